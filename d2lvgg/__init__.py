@@ -1,0 +1,34 @@
+"""d2lvgg: the VGG chapter of Dive into Deep Learning, one spec compiled for PyTorch and MindSpore.
+
+Importing the package loads no deep-learning framework; backends are imported on demand.
+"""
+
+from .analysis import LayerInfo, Summary, summarize
+from .errors import BackendError, D2LVGGError, DataError, DeviceError, PresetError, RunError, SpecError
+from .presets import preset, preset_names
+from .spec import Block, Conv, VGGSpec
+from .specfile import dumps_spec, load_spec, resolve_spec, save_spec
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackendError",
+    "Block",
+    "Conv",
+    "D2LVGGError",
+    "DataError",
+    "DeviceError",
+    "LayerInfo",
+    "PresetError",
+    "RunError",
+    "SpecError",
+    "Summary",
+    "VGGSpec",
+    "dumps_spec",
+    "load_spec",
+    "preset",
+    "preset_names",
+    "resolve_spec",
+    "save_spec",
+    "summarize",
+]

@@ -1,0 +1,230 @@
+"""The layer IR: a small closed set of ops that a spec lowers to and every backend compiles.
+
+Shapes are per image, ``(channels, height, width)`` or ``(features,)``. Each op knows its
+output shape, parameter count and multiply-accumulates, so the static analysis needs no
+framework. The tree stays nested by block, as the textbook prints it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .errors import SpecError
+
+if TYPE_CHECKING:
+    from .spec import VGGSpec
+
+Shape = tuple[int, ...]
+
+
+def _spatial(size: int, kernel: int, stride: int, padding: int = 0) -> int:
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+@dataclass(frozen=True)
+class Conv2d:
+    in_channels: int
+    out_channels: int
+    kernel_size: int
+    stride: int
+    padding: int
+    bias: bool
+
+    def output_shape(self, shape: Shape) -> Shape:
+        _, h, w = shape
+        k, s, p = self.kernel_size, self.stride, self.padding
+        return (self.out_channels, _spatial(h, k, s, p), _spatial(w, k, s, p))
+
+    @property
+    def params(self) -> int:
+        weights = self.out_channels * self.in_channels * self.kernel_size**2
+        return weights + (self.out_channels if self.bias else 0)
+
+    def macs(self, out_shape: Shape) -> int:
+        c, h, w = out_shape
+        return c * h * w * self.in_channels * self.kernel_size**2
+
+
+@dataclass(frozen=True)
+class MaxPool2d:
+    kernel_size: int
+    stride: int
+
+    def output_shape(self, shape: Shape) -> Shape:
+        c, h, w = shape
+        return (c, _spatial(h, self.kernel_size, self.stride), _spatial(w, self.kernel_size, self.stride))
+
+
+@dataclass(frozen=True)
+class ReLU:
+    def output_shape(self, shape: Shape) -> Shape:
+        return shape
+
+
+@dataclass(frozen=True)
+class Dropout:
+    p: float
+
+    def output_shape(self, shape: Shape) -> Shape:
+        return shape
+
+
+@dataclass(frozen=True)
+class BatchNorm2d:
+    """Batch norm over channels; momentum in PyTorch's convention (weight of the new batch)."""
+
+    num_features: int
+    eps: float = 1e-5
+    momentum: float = 0.1
+
+    def output_shape(self, shape: Shape) -> Shape:
+        return shape
+
+    @property
+    def params(self) -> int:
+        return 2 * self.num_features
+
+
+@dataclass(frozen=True)
+class LocalResponseNorm:
+    """Krizhevsky et al.'s normalisation across channels, as VGG's configuration A-LRN uses."""
+
+    size: int = 5
+    alpha: float = 1e-4
+    beta: float = 0.75
+    k: float = 2.0
+
+    def output_shape(self, shape: Shape) -> Shape:
+        return shape
+
+
+@dataclass(frozen=True)
+class Flatten:
+    def output_shape(self, shape: Shape) -> Shape:
+        total = 1
+        for dim in shape:
+            total *= dim
+        return (total,)
+
+
+@dataclass(frozen=True)
+class Linear:
+    in_features: int
+    out_features: int
+    bias: bool = True
+
+    def output_shape(self, shape: Shape) -> Shape:
+        return (self.out_features,)
+
+    @property
+    def params(self) -> int:
+        return self.in_features * self.out_features + (self.out_features if self.bias else 0)
+
+    def macs(self, out_shape: Shape) -> int:
+        return self.in_features * self.out_features
+
+
+Op = Conv2d | MaxPool2d | ReLU | Dropout | BatchNorm2d | LocalResponseNorm | Flatten | Linear
+
+
+@dataclass(frozen=True)
+class Sequential:
+    """An ordered container; the network is one, and so is each of its blocks."""
+
+    children: tuple[Node, ...]
+
+    def output_shape(self, shape: Shape) -> Shape:
+        for child in self.children:
+            shape = child.output_shape(shape)
+        return shape
+
+
+Node = Op | Sequential
+
+
+def op_params(node: Node) -> int:
+    """Trainable parameters of a node (its children's, for a container)."""
+    if isinstance(node, Sequential):
+        return sum(op_params(c) for c in node.children)
+    return getattr(node, "params", 0)
+
+
+def op_macs(node: Node, out_shape: Shape) -> int:
+    """Multiply-accumulates of one leaf op producing ``out_shape`` (convolutions and dense only)."""
+    macs = getattr(node, "macs", None)
+    return macs(out_shape) if macs else 0
+
+
+def lower_features(spec: VGGSpec, in_shape: Shape | None = None) -> tuple[Sequential, Shape]:
+    """The convolutional blocks of ``spec`` and the feature-map shape they produce."""
+    shape = in_shape or (spec.in_channels, spec.input_size, spec.input_size)
+    channels = shape[0]
+    blocks = []
+    for b, block in enumerate(spec.blocks):
+        layers: list[Node] = []
+        for i, conv in enumerate(block.convs):
+            layers.append(
+                Conv2d(
+                    channels, conv.out_channels, conv.kernel_size, conv.stride, conv.resolved_padding, spec.conv_bias
+                )
+            )
+            if spec.batch_norm:
+                layers.append(BatchNorm2d(conv.out_channels))
+            layers.append(ReLU())
+            if spec.lrn and b == 0 and i == 0:
+                layers.append(LocalResponseNorm())
+            channels = conv.out_channels
+        layers.append(MaxPool2d(block.pool_size, block.pool_stride))
+        blocks.append(Sequential(tuple(layers)))
+    features = Sequential(tuple(blocks))
+    return features, _checked_shape(features, shape)
+
+
+def _checked_shape(features: Sequential, shape: Shape) -> Shape:
+    for block_index, block in enumerate(features.children):
+        for layer in block.children:
+            shape = layer.output_shape(shape)
+            if min(shape) < 1:
+                raise _TooSmall(block_index)
+    return shape
+
+
+class _TooSmall(Exception):
+    """Internal: the feature map vanished inside block ``args[0]``."""
+
+
+def smallest_input_size(spec: VGGSpec) -> int | None:
+    """The smallest square input that survives every block of ``spec`` (None if none <= 4096)."""
+    for size in range(1, 4097):
+        try:
+            lower_features(spec, (spec.in_channels, size, size))
+        except _TooSmall:
+            continue
+        return size
+    return None
+
+
+def check_input_size(spec: VGGSpec) -> None:
+    """Raise a SpecError, naming the smallest size that works, if the input is too small."""
+    try:
+        lower_features(spec)
+    except _TooSmall as exc:
+        smallest = smallest_input_size(spec)
+        hint = f"use input_size >= {smallest}" if smallest else "no input size up to 4096 works"
+        raise SpecError(
+            f"input_size {spec.input_size} is too small: the feature map vanishes in block "
+            f"{exc.args[0] + 1} of {len(spec.blocks)}; {hint}"
+        ) from None
+
+
+def lower(spec: VGGSpec) -> Sequential:
+    """The whole network: one Sequential per block, then Flatten and the dense head."""
+    features, shape = lower_features(spec)
+    width = Flatten().output_shape(shape)[0]
+    head: list[Node] = [Flatten()]
+    for hidden in spec.head:
+        head += [Linear(width, hidden), ReLU(), Dropout(spec.dropout)]
+        width = hidden
+    head.append(Linear(width, spec.num_classes))
+    return Sequential(features.children + tuple(head))

@@ -1,0 +1,32 @@
+"""nox sessions: lint, the framework-free tests, and one test session per backend."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+CONSTRAINTS = ("-c", ".ci/constraints.txt")
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff: style and common bugs."""
+    session.install("ruff>=0.4")
+    session.run("ruff", "check", "d2lvgg", "tests", "noxfile.py")
+    session.run("ruff", "format", "--check", "d2lvgg", "tests", "noxfile.py")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The spec, analysis, data and CLI tests: no deep-learning framework installed."""
+    session.install("-e", ".[dev]", *CONSTRAINTS)
+    session.run("pytest", "-m", "not torch and not mindspore and not parity", *session.posargs)
+
+
+@nox.session(name="tests-torch")
+def tests_torch(session: nox.Session) -> None:
+    """The PyTorch backend's tests, real Fashion-MNIST training included (CPU build pinned)."""
+    session.install("-e", ".[dev,torch]", *CONSTRAINTS)
+    session.run("pytest", "-m", "torch", *session.posargs)
