@@ -4,7 +4,8 @@ Importing the package loads no deep-learning framework; backends are imported on
 """
 
 from .analysis import LayerInfo, Summary, summarize
-from .errors import BackendError, D2LVGGError, DataError, DeviceError, PresetError, RunError, SpecError
+from .backends import build
+from .errors import BackendError, ConfigError, D2LVGGError, DataError, DeviceError, PresetError, RunError, SpecError
 from .presets import preset, preset_names
 from .spec import Block, Conv, VGGSpec
 from .specfile import dumps_spec, load_spec, resolve_spec, save_spec
@@ -13,6 +14,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BackendError",
+    "ConfigError",
     "Block",
     "Conv",
     "D2LVGGError",
@@ -24,6 +26,7 @@ __all__ = [
     "SpecError",
     "Summary",
     "VGGSpec",
+    "build",
     "dumps_spec",
     "load_spec",
     "preset",

@@ -17,9 +17,10 @@ def _head(text: str) -> tuple[int, ...]:
     return widths
 
 
-def add_arch_options(parser: argparse.ArgumentParser) -> None:
+def add_arch_options(parser: argparse.ArgumentParser, *, input_size: bool = True) -> None:
     """The options that reshape a named architecture, shared by every subcommand that takes one."""
-    parser.add_argument("--input-size", type=int, help="square input size in pixels (default: the spec's)")
+    if input_size:
+        parser.add_argument("--input-size", type=int, help="square input size in pixels (default: the spec's)")
     parser.add_argument("--in-channels", type=int, help="input channels (default: the spec's)")
     parser.add_argument("--classes", type=int, dest="num_classes", help="number of classes (default: the spec's)")
     parser.add_argument(
@@ -30,7 +31,7 @@ def add_arch_options(parser: argparse.ArgumentParser) -> None:
 
 def arch_overrides(args: argparse.Namespace) -> dict:
     return {
-        "input_size": args.input_size,
+        "input_size": getattr(args, "input_size", None),
         "in_channels": args.in_channels,
         "num_classes": args.num_classes,
         "ratio": args.ratio,
@@ -71,6 +72,38 @@ def cmd_spec(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from .specfile import resolve_spec
+    from .train import RECIPES, TrainConfig, train
+
+    overrides = arch_overrides(args) | {"input_size": args.resize or RECIPES[args.recipe]["resize"]}
+    spec = resolve_spec(args.arch, **overrides)
+    config = TrainConfig.from_recipe(
+        args.recipe,
+        backend=args.backend,
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        device=args.device,
+        init=args.init,
+        data_dir=args.data_dir,
+        train_limit=args.train_limit,
+        test_limit=args.test_limit,
+    )
+    train(spec, config, out=args.out, overwrite=args.overwrite, progress=sys.stderr.isatty())
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .train import evaluate_run
+
+    result = evaluate_run(args.run, device=args.device, data_dir=args.data_dir)
+    where = f"{result['backend']} on {result['device']}"
+    print(f"test acc {result['test_acc']:.3f} on {result['examples']:,} test images ({where})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="d2lvgg", description="VGG from Dive into Deep Learning, in PyTorch and MindSpore."
@@ -92,6 +125,31 @@ def build_parser() -> argparse.ArgumentParser:
     add_arch_options(p)
     p.add_argument("--format", choices=("json", "toml"), default="toml")
     p.set_defaults(func=cmd_spec)
+
+    p = sub.add_parser("train", help="train on Fashion-MNIST with the textbook's recipe; writes a run folder")
+    p.add_argument("--backend", default="torch", help="torch or mindspore (default: torch)")
+    p.add_argument("--arch", default="d2l_vgg11_small", metavar="NAME_OR_SPEC_FILE", help="default: d2l_vgg11_small")
+    add_arch_options(p, input_size=False)
+    p.add_argument("--recipe", default="d2l-zh", choices=("d2l-zh", "d2l-en"), help="d2l-zh: lr 0.05; d2l-en: lr 0.01")
+    p.add_argument("--epochs", type=int, help="default: 10")
+    p.add_argument("--lr", type=float, help="default: the recipe's")
+    p.add_argument("--batch-size", type=int, help="default: 128")
+    p.add_argument("--resize", type=int, help="input size the images are resized to (default: 224)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (torch)")
+    p.add_argument("--init", default="xavier", help="xavier (the book's), kaiming, torch-default or framework")
+    p.add_argument("--data-dir", help="folder holding the four Fashion-MNIST files")
+    p.add_argument("--train-limit", type=int, help="train on the first N training images only")
+    p.add_argument("--test-limit", type=int, help="score on the first N test images only")
+    p.add_argument("--out", help="run folder (default: runs/ARCH-BACKEND-TIME)")
+    p.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="re-score a run's saved weights on the test set")
+    p.add_argument("run", metavar="RUN_DIR")
+    p.add_argument("--device", help="default: the device the run asked for")
+    p.add_argument("--data-dir", help="folder holding the four Fashion-MNIST files")
+    p.set_defaults(func=cmd_evaluate)
     return parser
 
 

@@ -32,3 +32,7 @@ class DeviceError(D2LVGGError):
 
 class RunError(D2LVGGError):
     """A run folder or its files cannot be used as asked."""
+
+
+class ConfigError(D2LVGGError, ValueError):
+    """A training option is out of range (batch size, epochs, learning rate...)."""

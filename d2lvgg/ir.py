@@ -228,3 +228,35 @@ def lower(spec: VGGSpec) -> Sequential:
         width = hidden
     head.append(Linear(width, spec.num_classes))
     return Sequential(features.children + tuple(head))
+
+
+def named_leaves(node: Node, prefix: str = "") -> list[tuple[str, Op]]:
+    """Every leaf op with its index path ("2.0"), the name both frameworks give it."""
+    if not isinstance(node, Sequential):
+        return [(prefix, node)]
+    leaves = []
+    for i, child in enumerate(node.children):
+        leaves += named_leaves(child, f"{prefix}.{i}" if prefix else str(i))
+    return leaves
+
+
+def tensor_shapes(network: Sequential) -> dict[str, tuple[int, ...]]:
+    """The network's state, one name per tensor: the neutral weight-naming scheme.
+
+    Names follow PyTorch's state_dict (``2.0.weight``, ``2.1.running_mean``); each backend
+    maps its own names onto these.
+    """
+    shapes: dict[str, tuple[int, ...]] = {}
+    for path, op in named_leaves(network):
+        if isinstance(op, Conv2d):
+            shapes[f"{path}.weight"] = (op.out_channels, op.in_channels, op.kernel_size, op.kernel_size)
+            if op.bias:
+                shapes[f"{path}.bias"] = (op.out_channels,)
+        elif isinstance(op, Linear):
+            shapes[f"{path}.weight"] = (op.out_features, op.in_features)
+            if op.bias:
+                shapes[f"{path}.bias"] = (op.out_features,)
+        elif isinstance(op, BatchNorm2d):
+            for stat in ("weight", "bias", "running_mean", "running_var"):
+                shapes[f"{path}.{stat}"] = (op.num_features,)
+    return shapes

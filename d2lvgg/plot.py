@@ -1,0 +1,77 @@
+"""The textbook's training plot: train loss and accuracy five times an epoch, test accuracy once.
+
+Always written to disk (PNG and SVG); also shown live when running inside a Jupyter kernel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+def _pyplot():
+    import matplotlib
+
+    if not _in_notebook():
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and hasattr(shell, "kernel")
+
+
+def draw(points: Sequence[dict[str, Any]], epochs: Sequence[dict[str, Any]], title: str = "") -> Any:
+    """A figure with train loss and train acc (``points``) and test acc (``epochs``) against epoch."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    xs = [p["x"] for p in points]
+    ax.plot(xs, [p["train_loss"] for p in points], "-", label="train loss")
+    ax.plot(xs, [p["train_acc"] for p in points], "m--", label="train acc")
+    ax.plot([e["epoch"] for e in epochs], [e["test_acc"] for e in epochs], "g-.", marker="o", label="test acc")
+    last = max([*xs, *(e["epoch"] for e in epochs), 1])
+    ax.set_xlim(0, last)
+    ax.set_xlabel("epoch")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best")
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def save(fig: Any, stem: str | Path) -> list[Path]:
+    """Write ``stem.png`` and ``stem.svg``; returns both paths."""
+    paths = [Path(f"{stem}.png"), Path(f"{stem}.svg")]
+    for path in paths:
+        fig.savefig(path, dpi=120)
+    return paths
+
+
+class LivePlot:
+    """Redraws the figure in place in a notebook; does nothing elsewhere."""
+
+    def __init__(self, title: str = "") -> None:
+        self.enabled = _in_notebook()
+        self.title = title
+        self._handle = None
+
+    def update(self, points: Sequence[dict[str, Any]], epochs: Sequence[dict[str, Any]]) -> None:
+        if not self.enabled:
+            return
+        from IPython.display import display
+
+        fig = draw(points, epochs, self.title)
+        if self._handle is None:
+            self._handle = display(fig, display_id=True)
+        else:
+            self._handle.update(fig)
+        _pyplot().close(fig)

@@ -1,0 +1,89 @@
+"""A run folder: the resolved config, metrics as CSV, weights, the plot, and the final result.
+
+A new run never writes into a folder that already holds files unless asked to.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import RunError
+
+CONFIG = "config.json"
+STEPS = "steps.csv"
+EPOCHS = "epochs.csv"
+WEIGHTS = "weights.npz"
+RESULT = "result.json"
+PLOT = "curves"
+
+
+@dataclass(frozen=True)
+class RunDir:
+    path: Path
+
+    @classmethod
+    def create(cls, path: str | Path, *, overwrite: bool = False) -> RunDir:
+        """Make a fresh run folder; refuse one that already holds files unless ``overwrite``."""
+        path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise RunError(f"{path} is a file, not a run folder; choose another --out")
+        if path.is_dir() and any(path.iterdir()):
+            if not overwrite:
+                raise RunError(
+                    f"{path} already holds files; choose another --out, or pass --overwrite to replace that run"
+                )
+            for name in (CONFIG, STEPS, EPOCHS, WEIGHTS, RESULT, f"{PLOT}.png", f"{PLOT}.svg"):
+                (path / name).unlink(missing_ok=True)
+        path.mkdir(parents=True, exist_ok=True)
+        return cls(path)
+
+    @classmethod
+    def open(cls, path: str | Path) -> RunDir:
+        """An existing run folder, which must at least hold its config."""
+        path = Path(path)
+        if not (path / CONFIG).is_file():
+            raise RunError(f"{path} is not a d2lvgg run folder (no {CONFIG}); pass the folder `d2lvgg train` wrote")
+        return cls(path)
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def write_json(self, name: str, data: dict[str, Any]) -> Path:
+        """Write atomically, so a crash never leaves half a file."""
+        target = self.file(name)
+        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=f".{name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2)
+            handle.write("\n")
+        os.replace(tmp, target)
+        return target
+
+    def read_json(self, name: str) -> dict[str, Any]:
+        try:
+            return json.loads(self.file(name).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RunError(f"{self.file(name)} is missing; the run did not finish or the folder was changed") from None
+        except json.JSONDecodeError as exc:
+            raise RunError(f"{self.file(name)} is damaged ({exc}); restore it or re-run") from None
+
+    def append_rows(self, name: str, rows: list[dict[str, Any]]) -> None:
+        """Append rows to a CSV, writing the header when the file is new."""
+        if not rows:
+            return
+        target = self.file(name)
+        new = not target.exists()
+        with target.open("a", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            if new:
+                writer.writeheader()
+            writer.writerows(rows)
+
+    def read_rows(self, name: str) -> list[dict[str, float]]:
+        with self.file(name).open(newline="", encoding="utf-8") as handle:
+            return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]

@@ -1,0 +1,56 @@
+"""Weights on disk: one pickle-free ``.npz`` of float32 arrays named by the layer IR."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from . import ir
+from .errors import RunError
+
+
+def save_weights(arrays: dict[str, np.ndarray], path: str | Path) -> Path:
+    """Write atomically: a crash leaves the old file or the new one, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, **{name: np.ascontiguousarray(a) for name, a in arrays.items()})
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_weights(path: str | Path) -> dict[str, np.ndarray]:
+    """Read a weights file; never unpickles, so a file cannot run code."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+    except FileNotFoundError:
+        raise RunError(f"no weights file at {path}") from None
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise RunError(f"{path} is not a readable weights file ({exc}); re-train or restore it") from None
+
+
+def check_compatible(arrays: dict[str, np.ndarray], network: ir.Sequential, source: str = "weights") -> None:
+    """Raise a RunError naming the first tensor whose name or shape does not fit ``network``."""
+    expected = ir.tensor_shapes(network)
+    for name, shape in expected.items():
+        if name not in arrays:
+            raise RunError(f"{source} lack tensor {name!r} (shape {shape}): they were saved from another architecture")
+        if tuple(arrays[name].shape) != shape:
+            raise RunError(
+                f"{source}: tensor {name!r} has shape {tuple(arrays[name].shape)}, the network needs {shape}: "
+                "they were saved from another architecture or input size"
+            )
+    extra = sorted(set(arrays) - set(expected))
+    if extra:
+        raise RunError(f"{source} hold tensor {extra[0]!r} that the network does not have: another architecture")
