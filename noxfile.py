@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["lint", "tests", "tests-torch"]
+nox.options.sessions = ["lint", "tests", "tests-torch", "tests-mindspore"]
 nox.options.reuse_existing_virtualenvs = True
 
 CONSTRAINTS = ("-c", ".ci/constraints.txt")
@@ -30,3 +30,10 @@ def tests_torch(session: nox.Session) -> None:
     """The PyTorch backend's tests, real Fashion-MNIST training included (CPU build pinned)."""
     session.install("-e", ".[dev,torch]", *CONSTRAINTS)
     session.run("pytest", "-m", "torch", *session.posargs)
+
+
+@nox.session(name="tests-mindspore")
+def tests_mindspore(session: nox.Session) -> None:
+    """The MindSpore backend's tests, graph and PyNative modes and real training included (CPU)."""
+    session.install("-e", ".[dev,mindspore]", *CONSTRAINTS)
+    session.run("pytest", "-m", "mindspore", *session.posargs, env={"GLOG_v": "3"})

@@ -90,6 +90,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         train_limit=args.train_limit,
         test_limit=args.test_limit,
+        ms_mode=args.ms_mode,
     )
     train(spec, config, out=args.out, overwrite=args.overwrite, progress=sys.stderr.isatty())
     return 0
@@ -136,7 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, help="default: 128")
     p.add_argument("--resize", type=int, help="input size the images are resized to (default: 224)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (torch)")
+    p.add_argument(
+        "--device", default="auto", help="torch: auto, cpu, cuda, cuda:N, mps; mindspore: auto, cpu, gpu, ascend"
+    )
+    p.add_argument("--ms-mode", default="graph", choices=("graph", "pynative"), help="MindSpore's execution mode")
     p.add_argument("--init", default="xavier", help="xavier (the book's), kaiming, torch-default or framework")
     p.add_argument("--data-dir", help="folder holding the four Fashion-MNIST files")
     p.add_argument("--train-limit", type=int, help="train on the first N training images only")

@@ -51,6 +51,14 @@ def _table() -> dict[str, tuple[str, dict[str, Any]]]:
         "the textbook's trained network: d2l_vgg11 with channels divided by 4",
         {"conv_arch": tuple((n, c // 4) for n, c in _D2L_ARCH)},
     )
+    table["d2l_vgg11_ms"] = (
+        "the MindSpore edition's VGG-11: as d2l_vgg11 but convolutions without bias",
+        {"conv_arch": _D2L_ARCH, "conv_bias": False},
+    )
+    table["d2l_vgg11_small_ms"] = (
+        "the MindSpore edition's trained network: d2l_vgg11_small without conv bias",
+        {"conv_arch": tuple((n, c // 4) for n, c in _D2L_ARCH), "conv_bias": False},
+    )
     table["alexnet"] = ("the companion chapter's AlexNet for Fashion-MNIST (exercise 2)", {"conv_arch": _ALEXNET_ARCH})
     return table
 

@@ -48,6 +48,7 @@ class TrainConfig:
     data_dir: str | None = None
     train_limit: int | None = None
     test_limit: int | None = None
+    ms_mode: str = "graph"
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
@@ -60,6 +61,8 @@ class TrainConfig:
             raise ConfigError(f"unknown init {self.init!r}: choose one of {', '.join(SCHEMES)}")
         if self.recipe not in RECIPES:
             raise ConfigError(f"unknown recipe {self.recipe!r}: choose one of {', '.join(RECIPES)}")
+        if self.ms_mode not in ("graph", "pynative"):
+            raise ConfigError(f"unknown MindSpore mode {self.ms_mode!r}: use graph or pynative")
         for name in ("train_limit", "test_limit"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
@@ -112,6 +115,12 @@ def evaluate(runner: Any, images: np.ndarray, labels: np.ndarray, *, batch_size:
     return correct / len(labels)
 
 
+def make_runner(network: ir.Sequential, config: TrainConfig) -> Any:
+    """The backend's runner for ``network`` on the configured device (MindSpore: and mode)."""
+    options = {"mode": config.ms_mode} if config.backend == "mindspore" else {}
+    return get_backend(config.backend).Runner(network, device=config.device, seed=config.seed, **options)
+
+
 def default_run_dir(spec: VGGSpec, backend: str) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     return Path("runs") / f"{spec.name}-{backend}-{stamp}"
@@ -134,7 +143,7 @@ def train(
     test_x, test_y = data.test_images[: config.test_limit], data.test_labels[: config.test_limit]
 
     network = ir.lower(spec)
-    runner = backend.Runner(network, device=config.device, seed=config.seed)
+    runner = make_runner(network, config)
     if config.init != "framework":
         runner.load_state(initial_weights(network, config.init, config.seed))
     runner.set_optimizer(config.lr)
@@ -251,7 +260,7 @@ def evaluate_run(
     network = ir.lower(spec)
     arrays = load_weights(run.file(WEIGHTS))
     check_compatible(arrays, network, str(run.file(WEIGHTS)))
-    runner = get_backend(config.backend).Runner(network, device=config.device, seed=config.seed)
+    runner = make_runner(network, config)
     runner.load_state(arrays)
     data = load_fashion_mnist(config.data_dir)
     test_x, test_y = data.test_images[: config.test_limit], data.test_labels[: config.test_limit]

@@ -21,6 +21,14 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+def _ascend_available() -> bool:
+    if not _installed("mindspore"):
+        return False
+    import mindspore
+
+    return bool(mindspore.hal.is_available("Ascend"))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         for marker, module in BACKEND_MODULES.items():
@@ -28,5 +36,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(pytest.mark.skip(reason=f"{module} is not installed (pip install 'd2lvgg[{marker}]')"))
         if "gpu" in item.keywords and not _cuda_available():
             item.add_marker(pytest.mark.skip(reason="no CUDA GPU on this machine"))
+        if "ascend" in item.keywords and not _ascend_available():
+            item.add_marker(pytest.mark.skip(reason="no Ascend NPU on this machine"))
         if "parity" in item.keywords and not all(_installed(m) for m in BACKEND_MODULES.values()):
             item.add_marker(pytest.mark.skip(reason="parity needs both torch and mindspore installed"))

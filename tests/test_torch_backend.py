@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -127,15 +124,3 @@ def test_cuda_step_agrees_with_cpu():
         losses.append(runner.evaluate(x, y)[0])
     assert runner.device_label == "cuda:0"
     assert losses[0] == pytest.approx(losses[1], rel=1e-4)
-
-
-def test_only_the_torch_backend_imports_torch():
-    package = Path(__file__).resolve().parents[1] / "d2lvgg"
-    importers = []
-    for path in package.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
-            names += [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
-            if any(name.split(".")[0] == "torch" for name in names):
-                importers.append(path.name)
-    assert sorted(set(importers)) == ["torch_backend.py"]

@@ -1,0 +1,221 @@
+"""MindSpore backend: the layer IR as ``nn.SequentialCell``, and the verbs the trainer needs.
+
+Every argument whose default differs from PyTorch's is passed explicitly: padding mode, conv
+bias, dropout ``p``, batch-norm momentum (MindSpore weighs the *old* statistics, so PyTorch's
+0.1 is MindSpore's 0.9) and the pooling pad mode.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .. import ir
+from ..errors import ConfigError, DeviceError
+
+os.environ.setdefault("GLOG_v", "3")  # MindSpore's C++ side logs every WARNING unless told not to
+import mindspore as ms  # noqa: E402
+from mindspore import nn  # noqa: E402
+
+NAME = "mindspore"
+TARGETS = {"cpu": "CPU", "gpu": "GPU", "ascend": "Ascend"}
+MODES = {"graph": ms.GRAPH_MODE, "pynative": ms.PYNATIVE_MODE}
+# Neutral (PyTorch) tensor names -> MindSpore's, for batch norm; all others are the same.
+BN_NAMES = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"}
+
+
+def version() -> str:
+    return f"mindspore {ms.__version__}"
+
+
+def _conv(op: ir.Conv2d) -> nn.Cell:
+    return nn.Conv2d(
+        op.in_channels,
+        op.out_channels,
+        op.kernel_size,
+        stride=op.stride,
+        pad_mode="pad",
+        padding=op.padding,
+        has_bias=op.bias,
+    )
+
+
+class LocalResponseNorm(nn.Cell):
+    """PyTorch's ``LocalResponseNorm`` from primitive ops: x / (k + alpha/n * window sum of x^2)^beta.
+
+    MindSpore 2.10's own ``nn.LRN`` fails on the CPU for more than 8 channels, and its alpha is
+    not divided by the window size; this cell runs everywhere and matches PyTorch's formula.
+    """
+
+    def __init__(self, size: int, alpha: float, beta: float, k: float) -> None:
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def construct(self, x):
+        channels = x.shape[1]
+        squares = ms.ops.pad(x * x, (0, 0, 0, 0, self.size // 2, (self.size - 1) // 2))
+        window = squares[:, 0:channels]
+        for offset in range(1, self.size):
+            window = window + squares[:, offset : offset + channels]
+        return x / ms.ops.pow(self.k + self.alpha / self.size * window, self.beta)
+
+
+LAYERS = {
+    ir.Conv2d: _conv,
+    ir.ReLU: lambda op: nn.ReLU(),
+    ir.MaxPool2d: lambda op: nn.MaxPool2d(kernel_size=op.kernel_size, stride=op.stride, pad_mode="valid"),
+    ir.Flatten: lambda op: nn.Flatten(),
+    ir.Linear: lambda op: nn.Dense(op.in_features, op.out_features, has_bias=op.bias),
+    ir.Dropout: lambda op: nn.Dropout(p=op.p),
+    ir.BatchNorm2d: lambda op: nn.BatchNorm2d(op.num_features, eps=op.eps, momentum=1.0 - op.momentum),
+    ir.LocalResponseNorm: lambda op: LocalResponseNorm(op.size, op.alpha, op.beta, op.k),
+}
+
+
+def compile_network(node: ir.Node) -> nn.Cell:
+    """One ``nn.SequentialCell`` per IR container, one framework layer per IR op."""
+    if isinstance(node, ir.Sequential):
+        return nn.SequentialCell([compile_network(child) for child in node.children])
+    return LAYERS[type(node)](node)
+
+
+def _available(target: str) -> bool:
+    try:
+        return bool(ms.hal.is_available(target))
+    except (AttributeError, RuntimeError, ValueError):
+        return target == "CPU"
+
+
+def resolve_device(name: str = "auto") -> str:
+    """``auto`` picks Ascend, then GPU, then the CPU, as this MindSpore build supports them."""
+    if name == "auto":
+        return next(t for t in ("Ascend", "GPU", "CPU") if _available(t))
+    target = TARGETS.get(name.lower())
+    if target is None:
+        raise DeviceError(f"unknown device {name!r} for the mindspore backend: use auto, cpu, gpu or ascend")
+    if not _available(target):
+        raise DeviceError(f"device {name!r} asked for, but this MindSpore build cannot use it here: use --device cpu")
+    return target
+
+
+def configure(device: str = "auto", mode: str = "graph") -> str:
+    """Select the device target and execution mode (both global in MindSpore); returns the target."""
+    if mode not in MODES:
+        raise ConfigError(f"unknown MindSpore mode {mode!r}: use graph or pynative")
+    target = resolve_device(device)
+    ms.set_context(mode=MODES[mode])
+    try:
+        if hasattr(ms, "set_device"):
+            ms.set_device(target)
+        else:  # MindSpore < 2.5
+            ms.set_context(device_target=target)
+    except RuntimeError:  # the runtime has started: its device is fixed for this process
+        current = ms.get_context("device_target")
+        if current != target:
+            raise DeviceError(
+                f"MindSpore already runs on {current} in this process and cannot switch to {target}; "
+                "start a new Python process to use another device"
+            ) from None
+    return target
+
+
+def _ms_name(name: str, bn_layers: set[str]) -> str:
+    layer, kind = name.rsplit(".", 1)
+    return f"{layer}.{BN_NAMES[kind]}" if layer in bn_layers else name
+
+
+def _batch_norm_layers(model: nn.Cell) -> set[str]:
+    return {name for name, cell in model.cells_and_names() if isinstance(cell, nn.BatchNorm2d)}
+
+
+def state_to_numpy(model: nn.Cell) -> dict[str, np.ndarray]:
+    """The network's tensors under the neutral (PyTorch) names."""
+    bn_layers = _batch_norm_layers(model)
+    neutral_kind = {v: k for k, v in BN_NAMES.items()}
+    arrays = {}
+    for name, param in model.parameters_and_names():
+        layer, kind = name.rsplit(".", 1)
+        neutral = f"{layer}.{neutral_kind[kind]}" if layer in bn_layers else name
+        arrays[neutral] = param.asnumpy().copy()
+    return arrays
+
+
+def load_numpy_state(model: nn.Cell, arrays: dict[str, np.ndarray]) -> None:
+    """Copy neutral-named arrays into the network's parameters."""
+    params = dict(model.parameters_and_names())
+    bn_layers = _batch_norm_layers(model)
+    for name, value in arrays.items():
+        params[_ms_name(name, bn_layers)].set_data(ms.Tensor(np.ascontiguousarray(value, np.float32)))
+
+
+def child_output_shapes(model: nn.Cell, shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """Feed a zero batch of ``shape`` through each top-level child, as the textbook prints it."""
+    x = ms.Tensor(np.zeros(shape, np.float32))
+    model.set_train(False)
+    shapes = []
+    for i in range(len(model)):
+        x = model[i](x)
+        shapes.append(tuple(x.shape))
+    return shapes
+
+
+def param_count(model: nn.Cell) -> int:
+    return sum(int(np.prod(p.shape)) for p in model.trainable_params())
+
+
+class Runner:
+    """A compiled network with plain SGD and softmax cross-entropy: the textbook's recipe.
+
+    In graph mode the whole training step (forward, backward, update) is one compiled graph.
+    """
+
+    def __init__(self, network: ir.Sequential, *, device: str = "auto", seed: int = 0, mode: str = "graph") -> None:
+        target = configure(device, mode)
+        self.device_label = f"{target.lower()} ({mode} mode)"
+        self.mode = mode
+        ms.set_seed(seed)
+        self.model = compile_network(network)
+        self.loss = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean")
+        self._step = None
+
+    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
+        load_numpy_state(self.model, arrays)
+
+    def state(self) -> dict[str, np.ndarray]:
+        return state_to_numpy(self.model)
+
+    def _forward(self, x: ms.Tensor, y: ms.Tensor):
+        logits = self.model(x)
+        return self.loss(logits, y), logits
+
+    def set_optimizer(self, lr: float) -> None:
+        optimizer = nn.SGD(self.model.trainable_params(), learning_rate=lr, momentum=0.0, weight_decay=0.0)
+        grad_fn = ms.value_and_grad(self._forward, None, optimizer.parameters, has_aux=True)
+
+        def step(x, y):
+            (loss, logits), grads = grad_fn(x, y)
+            optimizer(grads)
+            return loss, logits
+
+        self._step = ms.jit(step) if self.mode == "graph" else step
+
+    @staticmethod
+    def _tensors(x: np.ndarray, y: np.ndarray) -> tuple[ms.Tensor, ms.Tensor]:
+        return ms.Tensor(x), ms.Tensor(y.astype(np.int32))
+
+    def train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
+        """One SGD step; returns the batch's summed loss and its number of correct predictions."""
+        assert self._step is not None, "call set_optimizer first"
+        self.model.set_train(True)
+        loss, logits = self._step(*self._tensors(x, y))
+        correct = int((logits.asnumpy().argmax(axis=1) == y).sum())
+        return float(loss.asnumpy()) * len(y), correct
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
+        """Summed loss and correct predictions of one batch in evaluation mode."""
+        self.model.set_train(False)
+        xs, ys = self._tensors(x, y)
+        logits = self.model(xs)
+        loss = self.loss(logits, ys)
+        return float(loss.asnumpy()) * len(y), int((logits.asnumpy().argmax(axis=1) == y).sum())
