@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["lint", "tests", "tests-torch", "tests-mindspore"]
+nox.options.sessions = ["lint", "tests", "tests-torch", "tests-mindspore", "parity"]
 nox.options.reuse_existing_virtualenvs = True
 
 CONSTRAINTS = ("-c", ".ci/constraints.txt")
@@ -37,3 +37,10 @@ def tests_mindspore(session: nox.Session) -> None:
     """The MindSpore backend's tests, graph and PyNative modes and real training included (CPU)."""
     session.install("-e", ".[dev,mindspore]", *CONSTRAINTS)
     session.run("pytest", "-m", "mindspore", *session.posargs, env={"GLOG_v": "3"})
+
+
+@nox.session
+def parity(session: nox.Session) -> None:
+    """Both backends installed side by side: shapes, parameters, logits, one step, training."""
+    session.install("-e", ".[dev,torch,mindspore]", *CONSTRAINTS)
+    session.run("pytest", "-m", "parity", *session.posargs, env={"GLOG_v": "3"})

@@ -5,7 +5,17 @@ Importing the package loads no deep-learning framework; backends are imported on
 
 from .analysis import LayerInfo, Summary, summarize
 from .backends import build
-from .errors import BackendError, ConfigError, D2LVGGError, DataError, DeviceError, PresetError, RunError, SpecError
+from .errors import (
+    BackendError,
+    ConfigError,
+    D2LVGGError,
+    DataError,
+    DeviceError,
+    PresetError,
+    RunError,
+    RunInterrupted,
+    SpecError,
+)
 from .presets import preset, preset_names
 from .spec import Block, Conv, VGGSpec
 from .specfile import dumps_spec, load_spec, resolve_spec, save_spec
@@ -23,6 +33,7 @@ __all__ = [
     "LayerInfo",
     "PresetError",
     "RunError",
+    "RunInterrupted",
     "SpecError",
     "Summary",
     "VGGSpec",

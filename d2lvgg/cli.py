@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .errors import D2LVGGError
+from .errors import D2LVGGError, RunInterrupted
 
 
 def _head(text: str) -> tuple[int, ...]:
@@ -74,8 +74,11 @@ def cmd_spec(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .specfile import resolve_spec
-    from .train import RECIPES, TrainConfig, train
+    from .train import RECIPES, TrainConfig, resume, train
 
+    if args.resume:
+        resume(args.resume, progress=sys.stderr.isatty())
+        return 0
     overrides = arch_overrides(args) | {"input_size": args.resize or RECIPES[args.recipe]["resize"]}
     spec = resolve_spec(args.arch, **overrides)
     config = TrainConfig.from_recipe(
@@ -99,10 +102,34 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .train import evaluate_run
 
-    result = evaluate_run(args.run, device=args.device, data_dir=args.data_dir)
+    result = evaluate_run(args.run, backend=args.backend, device=args.device, data_dir=args.data_dir)
     where = f"{result['backend']} on {result['device']}"
     print(f"test acc {result['test_acc']:.3f} on {result['examples']:,} test images ({where})")
     return 0
+
+
+def cmd_parity(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from . import render
+    from .parity import run_parity
+    from .specfile import resolve_spec
+    from .train import TrainConfig
+
+    spec = resolve_spec(args.arch, **arch_overrides(args))
+    ms_spec = spec.with_options(conv_bias=False) if args.textbook_mindspore else None
+    out = Path(args.out or f"runs/parity-{spec.name}-{spec.input_size}")
+    config = None
+    if args.train:
+        config = TrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, device="cpu",
+                             data_dir=args.data_dir)  # fmt: skip
+    report = run_parity(spec, mindspore_spec=ms_spec, train_config=config, out=out)
+    title = f"parity: {report.arch} at {report.input_size} px, torch vs mindspore"
+    render.print_rows(title, ["check", "result", "measured", "tolerance"], report.rows())
+    for path in report.save(out):
+        print(f"wrote {path}")
+    print("all checks pass" if report.passed else "some checks FAIL")
+    return 0 if report.passed else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -147,10 +174,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-limit", type=int, help="score on the first N test images only")
     p.add_argument("--out", help="run folder (default: runs/ARCH-BACKEND-TIME)")
     p.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run (its own options are used)")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("parity", help="check that PyTorch and MindSpore agree on a spec; exits 1 on a failure")
+    p.add_argument("--arch", default="d2l_vgg11_small", metavar="NAME_OR_SPEC_FILE", help="default: d2l_vgg11_small")
+    add_arch_options(p)
+    p.add_argument("--textbook-mindspore", action="store_true", help="build MindSpore's side without conv bias")
+    p.add_argument("--train", action="store_true", help="also train both on Fashion-MNIST and compare accuracy")
+    p.add_argument("--epochs", type=int, default=5, help="--train: epochs (default: 5)")
+    p.add_argument("--lr", type=float, default=0.05, help="--train: learning rate (default: 0.05)")
+    p.add_argument("--batch-size", type=int, default=64, help="--train: batch size (default: 64)")
+    p.add_argument("--data-dir", help="folder holding the four Fashion-MNIST files")
+    p.add_argument("--out", help="folder for parity.json, parity.md and training runs")
+    p.set_defaults(func=cmd_parity)
 
     p = sub.add_parser("evaluate", help="re-score a run's saved weights on the test set")
     p.add_argument("run", metavar="RUN_DIR")
+    p.add_argument("--backend", help="score with this backend instead of the one that trained (torch, mindspore)")
     p.add_argument("--device", help="default: the device the run asked for")
     p.add_argument("--data-dir", help="folder holding the four Fashion-MNIST files")
     p.set_defaults(func=cmd_evaluate)
@@ -161,6 +202,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except RunInterrupted as exc:
+        print(f"d2lvgg {args.command}: {exc}", file=sys.stderr)
+        return 130
     except D2LVGGError as exc:
         print(f"d2lvgg {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -36,3 +36,7 @@ class RunError(D2LVGGError):
 
 class ConfigError(D2LVGGError, ValueError):
     """A training option is out of range (batch size, epochs, learning rate...)."""
+
+
+class RunInterrupted(D2LVGGError):
+    """Training was stopped with Ctrl-C; finished epochs are saved and can be resumed."""

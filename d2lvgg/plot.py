@@ -75,3 +75,25 @@ class LivePlot:
         else:
             self._handle.update(fig)
         _pyplot().close(fig)
+
+
+def overlay(histories: dict[str, Any], title: str = "") -> Any:
+    """Several runs' train loss (lines) and test accuracy (markers) on one figure, one colour each."""
+    plt = _pyplot()
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(9, 3.5))
+    for i, (label, history) in enumerate(histories.items()):
+        colour = f"C{i}"
+        xs = [p["x"] for p in history.points]
+        loss_ax.plot(xs, [p["train_loss"] for p in history.points], "-", color=colour, label=label)
+        acc_ax.plot(xs, [p["train_acc"] for p in history.points], "--", color=colour, label=f"{label} train")
+        epochs = [e["epoch"] for e in history.epochs]
+        acc_ax.plot(epochs, [e["test_acc"] for e in history.epochs], "o-.", color=colour, label=f"{label} test")
+    for ax, name in ((loss_ax, "train loss"), (acc_ax, "accuracy")):
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name)
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="best", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -134,3 +134,16 @@ def print_tables(summaries: Sequence[Summary], depth: Depth) -> None:
         console.print(
             table("Comparison (per image; x = relative to the first)", COMPARISON_HEADERS, comparison_rows(summaries))
         )
+
+
+def print_rows(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """One rich table in the terminal."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for header in headers:
+        table.add_column(header)
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)

@@ -20,6 +20,7 @@ STEPS = "steps.csv"
 EPOCHS = "epochs.csv"
 WEIGHTS = "weights.npz"
 RESULT = "result.json"
+CHECKPOINT = "checkpoint.npz"
 PLOT = "curves"
 
 
@@ -38,7 +39,7 @@ class RunDir:
                 raise RunError(
                     f"{path} already holds files; choose another --out, or pass --overwrite to replace that run"
                 )
-            for name in (CONFIG, STEPS, EPOCHS, WEIGHTS, RESULT, f"{PLOT}.png", f"{PLOT}.svg"):
+            for name in (CONFIG, STEPS, EPOCHS, WEIGHTS, RESULT, CHECKPOINT, f"{PLOT}.png", f"{PLOT}.svg"):
                 (path / name).unlink(missing_ok=True)
         path.mkdir(parents=True, exist_ok=True)
         return cls(path)
@@ -83,6 +84,19 @@ class RunDir:
             if new:
                 writer.writeheader()
             writer.writerows(rows)
+
+    def rewrite_rows(self, name: str, rows: list[dict[str, Any]]) -> None:
+        """Replace a CSV with exactly ``rows``, atomically (used when a run resumes)."""
+        target = self.file(name)
+        if not rows:
+            target.unlink(missing_ok=True)
+            return
+        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=f".{name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, target)
 
     def read_rows(self, name: str) -> list[dict[str, float]]:
         with self.file(name).open(newline="", encoding="utf-8") as handle:

@@ -17,13 +17,15 @@ import numpy as np
 
 from . import ir, plot
 from .backends import get_backend
+from .checkpoint import Checkpoint, epoch_seed, load_checkpoint, save_checkpoint
 from .data import load_fashion_mnist
-from .errors import ConfigError
+from .errors import ConfigError, RunError, RunInterrupted
 from .initializers import SCHEMES, initial_weights
 from .pipeline import batches, num_batches
-from .rundir import CONFIG, EPOCHS, PLOT, RESULT, STEPS, WEIGHTS, RunDir
+from .progress import ProgressBar
+from .rundir import CHECKPOINT, CONFIG, EPOCHS, PLOT, RESULT, STEPS, WEIGHTS, RunDir
 from .spec import VGGSpec
-from .weights import save_weights
+from .weights import check_compatible, save_weights
 
 # The two editions' hyperparameters for this chapter.
 RECIPES: dict[str, dict[str, Any]] = {
@@ -138,92 +140,142 @@ def train(
     """Train ``spec`` on Fashion-MNIST with ``config``; writes a run folder and returns the result."""
     config = config or TrainConfig()
     backend = get_backend(config.backend)
-    data = load_fashion_mnist(config.data_dir)
-    train_x, train_y = data.train_images[: config.train_limit], data.train_labels[: config.train_limit]
-    test_x, test_y = data.test_images[: config.test_limit], data.test_labels[: config.test_limit]
-
     network = ir.lower(spec)
     runner = make_runner(network, config)
     if config.init != "framework":
         runner.load_state(initial_weights(network, config.init, config.seed))
     runner.set_optimizer(config.lr)
-
     run = RunDir.create(out or default_run_dir(spec, config.backend), overwrite=overwrite)
     run.write_json(CONFIG, _config_record(spec, config, backend, runner.device_label))
-    say = print if echo else (lambda *a, **k: None)
-    say(f"training {spec.name} ({config.backend} on {runner.device_label}) -> {run.path}")
+    return _fit(spec, config, run, runner, _Progress(), progress=progress, echo=echo)
 
-    history = History()
+
+def resume(path: str | Path, *, progress: bool = True, echo: bool = True) -> RunResult:
+    """Continue a run from its last finished epoch; the result equals an uninterrupted run's."""
+    run = RunDir.open(path)
+    spec, config = load_config(run)
+    saved = load_checkpoint(run.path)
+    if saved.epochs_done >= config.epochs:
+        raise RunError(f"{run.path} already finished all {config.epochs} epochs; nothing to resume")
+    network = ir.lower(spec)
+    check_compatible(saved.weights, network, str(run.file(CHECKPOINT)))
+    runner = make_runner(network, config)
+    runner.load_state(saved.weights)
+    runner.set_optimizer(config.lr)
+    runner.load_optimizer_state(saved.optimizer)
+    done = _Progress(**saved.progress)
+    run.rewrite_rows(STEPS, done.history.steps)  # drop rows of the epoch that was cut short
+    run.rewrite_rows(EPOCHS, done.history.epochs)
+    return _fit(spec, config, run, runner, done, progress=progress, echo=echo)
+
+
+@dataclass
+class _Progress:
+    """How far a run has got: its metrics and running totals (what a checkpoint stores)."""
+
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+    points: list[dict[str, Any]] = field(default_factory=list)
+    step_seconds: float = 0.0
+    examples_seen: int = 0
+    wall_seconds: float = 0.0
+
+    @property
+    def history(self) -> History:
+        return History(self.steps, self.epochs, self.points)
+
+
+def _fit(
+    spec: VGGSpec, config: TrainConfig, run: RunDir, runner: Any, done: _Progress, *, progress: bool, echo: bool
+) -> RunResult:
+    """The epochs still to run, each ending with an evaluation, metrics and a checkpoint."""
+    data = load_fashion_mnist(config.data_dir)
+    train_x, train_y = data.train_images[: config.train_limit], data.train_labels[: config.train_limit]
+    test_x, test_y = data.test_images[: config.test_limit], data.test_labels[: config.test_limit]
+    say = print if echo else (lambda *a, **k: None)
+    first = len(done.epochs)
+    verb = f"resuming at epoch {first + 1}" if first else "training"
+    say(f"{verb} {spec.name} ({config.backend} on {runner.device_label}) -> {run.path}")
+
     live = plot.LivePlot(f"{spec.name}, {config.backend}")
     per_epoch = num_batches(len(train_y), config.batch_size)
     point_every = max(per_epoch // POINTS_PER_EPOCH, 1)
-    step_seconds, examples_seen = 0.0, 0
-    started = time.perf_counter()
-    bar = _ProgressBar(config.epochs * per_epoch, enabled=progress)
-    for epoch in range(config.epochs):
-        loss_sum, correct, seen = 0.0, 0, 0
-        epoch_rows = []
-        order = batches(
-            train_x, train_y, batch_size=config.batch_size, resize=spec.input_size,
-            shuffle=True, seed=config.seed, epoch=epoch,
-        )  # fmt: skip
-        for i, (x, y) in enumerate(order):
-            tic = time.perf_counter()
-            batch_loss, batch_correct = runner.train_step(x, y)
-            took = time.perf_counter() - tic
-            if not np.isfinite(batch_loss):
-                bar.close()
-                raise ConfigError(
-                    f"the loss became {batch_loss} at epoch {epoch + 1}, step {i + 1}: "
-                    f"the run diverged; try a smaller learning rate than {config.lr}"
-                )
-            step_seconds += took
-            examples_seen += len(y)
-            loss_sum, correct, seen = loss_sum + batch_loss, correct + batch_correct, seen + len(y)
-            epoch_rows.append(
-                {"epoch": epoch + 1, "step": i + 1, "loss": batch_loss / len(y), "acc": batch_correct / len(y),
-                 "examples": len(y), "seconds": took}
+    started = time.perf_counter() - done.wall_seconds
+    bar = ProgressBar(config.epochs * per_epoch, completed=first * per_epoch, enabled=progress)
+    try:
+        for epoch in range(first, config.epochs):
+            runner.start_epoch(epoch_seed(config.seed, epoch))
+            loss_sum, correct, seen = 0.0, 0, 0
+            rows = []
+            order = batches(
+                train_x, train_y, batch_size=config.batch_size, resize=spec.input_size,
+                shuffle=True, seed=config.seed, epoch=epoch,
             )  # fmt: skip
-            if (i + 1) % point_every == 0 or i + 1 == per_epoch:
-                x_pos = epoch + (i + 1) / per_epoch
-                history.points.append({"x": x_pos, "train_loss": loss_sum / seen, "train_acc": correct / seen})
-            bar.update(loss_sum / seen, correct / seen, examples_seen / max(step_seconds, 1e-9))
-        test_acc = evaluate(runner, test_x, test_y, batch_size=config.batch_size, size=spec.input_size)
-        wall = time.perf_counter() - started
-        row = {
-            "epoch": epoch + 1,
-            "train_loss": loss_sum / seen,
-            "train_acc": correct / seen,
-            "test_acc": test_acc,
-            "examples_per_sec": examples_seen / step_seconds,
-            "wall_seconds": wall,
-        }
-        history.steps += epoch_rows
-        history.epochs.append(row)
-        run.append_rows(STEPS, epoch_rows)
-        run.append_rows(EPOCHS, [row])
-        live.update(history.points, history.epochs)
-        bar.note(
-            f"epoch {epoch + 1}/{config.epochs}: loss {row['train_loss']:.3f}, train acc {row['train_acc']:.3f}, "
-            f"test acc {test_acc:.3f}, {row['examples_per_sec']:.1f} examples/sec",
-            say,
-        )
-    bar.close()
+            for i, (x, y) in enumerate(order):
+                tic = time.perf_counter()
+                batch_loss, batch_correct = runner.train_step(x, y)
+                took = time.perf_counter() - tic
+                rows.append(
+                    {"epoch": epoch + 1, "step": i + 1, "loss": batch_loss / len(y), "acc": batch_correct / len(y),
+                     "examples": len(y), "seconds": took}
+                )  # fmt: skip
+                if not np.isfinite(batch_loss):
+                    run.append_rows(STEPS, rows)
+                    raise ConfigError(
+                        f"the loss became {batch_loss} at epoch {epoch + 1}, step {i + 1}: the run diverged; "
+                        f"try a smaller learning rate than {config.lr} (metrics so far are in {run.path})"
+                    )
+                done.step_seconds += took
+                done.examples_seen += len(y)
+                loss_sum, correct, seen = loss_sum + batch_loss, correct + batch_correct, seen + len(y)
+                if (i + 1) % point_every == 0 or i + 1 == per_epoch:
+                    x_pos = epoch + (i + 1) / per_epoch
+                    done.points.append({"x": x_pos, "train_loss": loss_sum / seen, "train_acc": correct / seen})
+                bar.update(loss_sum / seen, correct / seen, done.examples_seen / max(done.step_seconds, 1e-9))
+            test_acc = evaluate(runner, test_x, test_y, batch_size=config.batch_size, size=spec.input_size)
+            done.wall_seconds = time.perf_counter() - started
+            row = {
+                "epoch": epoch + 1,
+                "train_loss": loss_sum / seen,
+                "train_acc": correct / seen,
+                "test_acc": test_acc,
+                "examples_per_sec": done.examples_seen / done.step_seconds,
+                "wall_seconds": done.wall_seconds,
+            }
+            done.steps += rows
+            done.epochs.append(row)
+            run.append_rows(STEPS, rows)
+            run.append_rows(EPOCHS, [row])
+            save_checkpoint(run.path, Checkpoint(epoch + 1, runner.state(), runner.optimizer_state(), asdict(done)))
+            live.update(done.points, done.epochs)
+            bar.note(
+                f"epoch {epoch + 1}/{config.epochs}: loss {row['train_loss']:.3f}, train acc {row['train_acc']:.3f}, "
+                f"test acc {test_acc:.3f}, {row['examples_per_sec']:.1f} examples/sec",
+                say,
+            )
+    except KeyboardInterrupt:
+        bar.close()
+        finished = len(done.epochs)
+        raise RunInterrupted(
+            f"interrupted; {finished} finished epoch(s) are saved in {run.path}. "
+            f"Resume with: d2lvgg train --resume {run.path}"
+        ) from None
+    finally:
+        bar.close()
 
-    wall = time.perf_counter() - started
     save_weights(runner.state(), run.file(WEIGHTS))
-    fig = plot.draw(history.points, history.epochs, f"{spec.name}, {config.backend} on {runner.device_label}")
+    fig = plot.draw(done.points, done.epochs, f"{spec.name}, {config.backend} on {runner.device_label}")
     plot.save(fig, run.file(PLOT))
-    last = history.epochs[-1]
+    last = done.epochs[-1]
     result = RunResult(
         run.path,
         last["train_loss"],
         last["train_acc"],
         last["test_acc"],
-        examples_seen / step_seconds,
-        examples_seen / wall,
+        done.examples_seen / done.step_seconds,
+        done.examples_seen / done.wall_seconds,
         runner.device_label,
-        history,
+        done.history,
     )
     run.write_json(RESULT, {k: v for k, v in asdict(result).items() if k not in ("history", "path")})
     for line in result.summary_lines():
@@ -249,14 +301,23 @@ def load_config(run: RunDir) -> tuple[VGGSpec, TrainConfig]:
 
 
 def evaluate_run(
-    path: str | Path, *, device: str | None = None, data_dir: str | None = None, batch_size: int | None = None
+    path: str | Path,
+    *,
+    backend: str | None = None,
+    device: str | None = None,
+    data_dir: str | None = None,
+    batch_size: int | None = None,
 ) -> dict[str, Any]:
-    """Re-score a run's saved weights on the test set (on any backend's own device choice)."""
-    from .weights import check_compatible, load_weights
+    """Re-score a run's saved weights on the test set, with the backend that trained them or another."""
+    from .weights import load_weights
 
     run = RunDir.open(path)
     spec, config = load_config(run)
-    config = replace(config, device=device or config.device, data_dir=data_dir or config.data_dir)
+    if backend and backend != config.backend and device is None:
+        device = "auto"  # the training backend's device name may mean nothing to the other one
+    config = replace(
+        config, backend=backend or config.backend, device=device or config.device, data_dir=data_dir or config.data_dir
+    )
     network = ir.lower(spec)
     arrays = load_weights(run.file(WEIGHTS))
     check_compatible(arrays, network, str(run.file(WEIGHTS)))
@@ -267,39 +328,3 @@ def evaluate_run(
     acc = evaluate(runner, test_x, test_y, batch_size=batch_size or config.batch_size, size=spec.input_size)
     return {"run": str(run.path), "backend": config.backend, "device": runner.device_label, "test_acc": acc,
             "examples": len(test_y)}  # fmt: skip
-
-
-class _ProgressBar:
-    """A rich progress bar with loss, accuracy and examples/s; silent when disabled."""
-
-    def __init__(self, total: int, *, enabled: bool) -> None:
-        self._progress = None
-        if not enabled:
-            return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self._progress = Progress(
-            TextColumn("training"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]:.3f}  acc {task.fields[acc]:.3f}  {task.fields[speed]:.1f} ex/s"),
-            TimeElapsedColumn(),
-            transient=True,
-        )
-        self._task = self._progress.add_task("train", total=total, loss=float("nan"), acc=0.0, speed=0.0)
-        self._progress.start()
-
-    def update(self, loss: float, acc: float, speed: float) -> None:
-        if self._progress is not None:
-            self._progress.update(self._task, advance=1, loss=loss, acc=acc, speed=speed)
-
-    def note(self, line: str, say: Any) -> None:
-        if self._progress is not None:
-            self._progress.console.print(line)
-        else:
-            say(line)
-
-    def close(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None

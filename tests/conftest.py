@@ -31,12 +31,13 @@ def _ascend_available() -> bool:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
+        marks = {mark.name for mark in item.iter_markers()}
         for marker, module in BACKEND_MODULES.items():
-            if marker in item.keywords and not _installed(module):
+            if marker in marks and not _installed(module):
                 item.add_marker(pytest.mark.skip(reason=f"{module} is not installed (pip install 'd2lvgg[{marker}]')"))
-        if "gpu" in item.keywords and not _cuda_available():
+        if "gpu" in marks and not _cuda_available():
             item.add_marker(pytest.mark.skip(reason="no CUDA GPU on this machine"))
-        if "ascend" in item.keywords and not _ascend_available():
+        if "ascend" in marks and not _ascend_available():
             item.add_marker(pytest.mark.skip(reason="no Ascend NPU on this machine"))
-        if "parity" in item.keywords and not all(_installed(m) for m in BACKEND_MODULES.values()):
+        if "parity" in marks and not all(_installed(m) for m in BACKEND_MODULES.values()):
             item.add_marker(pytest.mark.skip(reason="parity needs both torch and mindspore installed"))

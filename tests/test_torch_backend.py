@@ -32,8 +32,8 @@ def test_build_gives_the_textbooks_top_level_children():
 def _check_against_static(spec) -> None:
     net = torch_backend.compile_network(lower(spec))
     summary = summarize(spec)
-    shapes = torch_backend.child_output_shapes(net, summary.input_shape)
-    assert shapes == [layer.output_shape for layer in summary.layers]
+    shapes = torch_backend.output_shapes(net, summary.input_shape)
+    assert shapes == {layer.name: layer.output_shape for _, layer in summary.rows("layer")}
     assert torch_backend.param_count(net) == summary.total_params
     per_layer = {name: tuple(t.shape) for name, t in net.state_dict().items() if "num_batches" not in name}
     assert per_layer == tensor_shapes(lower(spec))

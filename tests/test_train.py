@@ -40,7 +40,8 @@ def quick_run(tmp_path_factory, backend):
 def test_run_folder_holds_config_metrics_weights_and_plot(quick_run):
     folder = quick_run.path
     assert sorted(p.name for p in folder.iterdir()) == [
-        "config.json", "curves.png", "curves.svg", "epochs.csv", "result.json", "steps.csv", "weights.npz",
+        "checkpoint.npz", "config.json", "curves.png", "curves.svg", "epochs.csv", "result.json", "steps.csv",
+        "weights.npz",
     ]  # fmt: skip
     config = json.loads((folder / "config.json").read_text())
     assert config["train"]["seed"] == 0 and config["train"]["lr"] == 0.1

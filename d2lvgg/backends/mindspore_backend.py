@@ -61,13 +61,32 @@ class LocalResponseNorm(nn.Cell):
         return x / ms.ops.pow(self.k + self.alpha / self.size * window, self.beta)
 
 
+class SeededDropout(nn.Dropout):
+    """``nn.Dropout`` whose masks are drawn by numpy from the run's seed, one set per step.
+
+    MindSpore 2.10's CPU dropout is not reproducible across processes even after
+    ``set_seed`` (two fresh runs differ in the first epoch), which rules out an exact resume.
+    Here the runner writes each step's keep-mask (already scaled by 1/(1-p)) into a buffer
+    before the step; evaluation mode passes activations through unchanged.
+    """
+
+    def __init__(self, p: float) -> None:
+        super().__init__(p=p)
+        self.mask = ms.Parameter(ms.Tensor(np.ones((1, 1), np.float32)), name="mask", requires_grad=False)
+
+    def construct(self, x):
+        if not self.training or self.p == 0:
+            return x
+        return x * self.mask[: x.shape[0]]
+
+
 LAYERS = {
     ir.Conv2d: _conv,
     ir.ReLU: lambda op: nn.ReLU(),
     ir.MaxPool2d: lambda op: nn.MaxPool2d(kernel_size=op.kernel_size, stride=op.stride, pad_mode="valid"),
     ir.Flatten: lambda op: nn.Flatten(),
     ir.Linear: lambda op: nn.Dense(op.in_features, op.out_features, has_bias=op.bias),
-    ir.Dropout: lambda op: nn.Dropout(p=op.p),
+    ir.Dropout: lambda op: SeededDropout(op.p),
     ir.BatchNorm2d: lambda op: nn.BatchNorm2d(op.num_features, eps=op.eps, momentum=1.0 - op.momentum),
     ir.LocalResponseNorm: lambda op: LocalResponseNorm(op.size, op.alpha, op.beta, op.k),
 }
@@ -136,6 +155,8 @@ def state_to_numpy(model: nn.Cell) -> dict[str, np.ndarray]:
     arrays = {}
     for name, param in model.parameters_and_names():
         layer, kind = name.rsplit(".", 1)
+        if kind == "mask":  # a dropout cell's per-step buffer, not part of the network's state
+            continue
         neutral = f"{layer}.{neutral_kind[kind]}" if layer in bn_layers else name
         arrays[neutral] = param.asnumpy().copy()
     return arrays
@@ -149,19 +170,54 @@ def load_numpy_state(model: nn.Cell, arrays: dict[str, np.ndarray]) -> None:
         params[_ms_name(name, bn_layers)].set_data(ms.Tensor(np.ascontiguousarray(value, np.float32)))
 
 
-def child_output_shapes(model: nn.Cell, shape: tuple[int, ...]) -> list[tuple[int, ...]]:
-    """Feed a zero batch of ``shape`` through each top-level child, as the textbook prints it."""
-    x = ms.Tensor(np.zeros(shape, np.float32))
+def output_shapes(model: nn.Cell, shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+    """Every layer's and block's output for a zero batch of ``shape``, keyed by index path."""
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def walk(container: nn.SequentialCell, x: ms.Tensor, prefix: str) -> ms.Tensor:
+        for i in range(len(container)):
+            child, name = container[i], f"{prefix}{i}"
+            x = walk(child, x, f"{name}.") if isinstance(child, nn.SequentialCell) else child(x)
+            shapes[name] = tuple(x.shape)
+        return x
+
     model.set_train(False)
-    shapes = []
-    for i in range(len(model)):
-        x = model[i](x)
-        shapes.append(tuple(x.shape))
+    walk(model, ms.Tensor(np.zeros(shape, np.float32)), "")
     return shapes
 
 
 def param_count(model: nn.Cell) -> int:
     return sum(int(np.prod(p.shape)) for p in model.trainable_params())
+
+
+def _dropout_widths(model: nn.SequentialCell) -> list[tuple[SeededDropout, int]]:
+    """Each dropout cell of the head with the width of the dense layer before it."""
+    found, width = [], 0
+    for i in range(len(model)):
+        cell = model[i]
+        if isinstance(cell, nn.Dense):
+            width = cell.out_channels
+        elif isinstance(cell, SeededDropout):
+            found.append((cell, width))
+    return found
+
+
+class _TrainStep(nn.Cell):
+    """Forward, backward and update as one cell: compiled whole in graph mode, eager in PyNative."""
+
+    def __init__(self, model: nn.Cell, loss: nn.Cell, optimizer: nn.Optimizer) -> None:
+        super().__init__()
+        self.model, self.loss, self.optimizer = model, loss, optimizer
+        self.grad_fn = ms.value_and_grad(self.forward, None, optimizer.parameters, has_aux=True)
+
+    def forward(self, x, y):
+        logits = self.model(x)
+        return self.loss(logits, y), logits
+
+    def construct(self, x, y):
+        (loss, logits), grads = self.grad_fn(x, y)
+        self.optimizer(grads)
+        return loss, logits
 
 
 class Runner:
@@ -178,6 +234,8 @@ class Runner:
         self.model = compile_network(network)
         self.loss = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean")
         self._step = None
+        self._dropouts = _dropout_widths(self.model)
+        self._masks = np.random.default_rng(seed)
 
     def load_state(self, arrays: dict[str, np.ndarray]) -> None:
         load_numpy_state(self.model, arrays)
@@ -185,20 +243,37 @@ class Runner:
     def state(self) -> dict[str, np.ndarray]:
         return state_to_numpy(self.model)
 
-    def _forward(self, x: ms.Tensor, y: ms.Tensor):
-        logits = self.model(x)
-        return self.loss(logits, y), logits
-
     def set_optimizer(self, lr: float) -> None:
-        optimizer = nn.SGD(self.model.trainable_params(), learning_rate=lr, momentum=0.0, weight_decay=0.0)
-        grad_fn = ms.value_and_grad(self._forward, None, optimizer.parameters, has_aux=True)
+        self.optimizer = nn.SGD(self.model.trainable_params(), learning_rate=lr, momentum=0.0, weight_decay=0.0)
+        self._build_step()
 
-        def step(x, y):
-            (loss, logits), grads = grad_fn(x, y)
-            optimizer(grads)
-            return loss, logits
+    def _build_step(self) -> None:
+        self._step = _TrainStep(self.model, self.loss, self.optimizer)
 
-        self._step = ms.jit(step) if self.mode == "graph" else step
+    def start_epoch(self, seed: int) -> None:
+        """Restart the dropout masks' stream, so an epoch's masks depend on the epoch alone."""
+        self._masks = np.random.default_rng(seed)
+
+    def _draw_masks(self, batch: int) -> None:
+        for cell, width in self._dropouts:
+            keep = self._masks.random((batch, width)) >= cell.p
+            mask = keep.astype(np.float32) / np.float32(1.0 - cell.p)
+            if cell.mask.shape[0] < batch or cell.mask.shape[1] != width:
+                cell.mask.set_data(ms.Tensor(mask))
+            else:
+                padded = np.ones(cell.mask.shape, np.float32)
+                padded[:batch] = mask
+                cell.mask.set_data(ms.Tensor(padded))
+
+    def optimizer_state(self) -> dict[str, np.ndarray]:
+        """The optimizer's own tensors (step count, learning rate, accumulators), not the weights."""
+        weights = {id(p) for p in self.model.get_parameters()}
+        return {n: p.asnumpy().copy() for n, p in self.optimizer.parameters_and_names() if id(p) not in weights}
+
+    def load_optimizer_state(self, arrays: dict[str, np.ndarray]) -> None:
+        params = dict(self.optimizer.parameters_and_names())
+        for name, value in arrays.items():
+            params[name].set_data(ms.Tensor(np.ascontiguousarray(value)))
 
     @staticmethod
     def _tensors(x: np.ndarray, y: np.ndarray) -> tuple[ms.Tensor, ms.Tensor]:
@@ -208,9 +283,15 @@ class Runner:
         """One SGD step; returns the batch's summed loss and its number of correct predictions."""
         assert self._step is not None, "call set_optimizer first"
         self.model.set_train(True)
+        self._draw_masks(len(y))
         loss, logits = self._step(*self._tensors(x, y))
         correct = int((logits.asnumpy().argmax(axis=1) == y).sum())
         return float(loss.asnumpy()) * len(y), correct
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Logits in evaluation mode."""
+        self.model.set_train(False)
+        return self.model(ms.Tensor(x)).asnumpy()
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
         """Summed loss and correct predictions of one batch in evaluation mode."""

@@ -90,16 +90,27 @@ def load_numpy_state(model: nn.Module, arrays: dict[str, np.ndarray]) -> None:
             state[name].copy_(torch.from_numpy(np.ascontiguousarray(value)))
 
 
-def child_output_shapes(model: nn.Module, shape: tuple[int, ...]) -> list[tuple[int, ...]]:
-    """Feed a zero batch of ``shape`` through each top-level child, as the textbook prints it."""
-    x = torch.zeros(shape)
-    shapes = []
+def output_shapes(model: nn.Module, shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+    """Every layer's and block's output for a zero batch of ``shape``, keyed by index path."""
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def walk(container: nn.Sequential, x: torch.Tensor, prefix: str) -> torch.Tensor:
+        for i, child in enumerate(container):
+            name = f"{prefix}{i}"
+            x = walk(child, x, f"{name}.") if isinstance(child, nn.Sequential) else child(x)
+            shapes[name] = tuple(x.shape)
+        return x
+
     model.eval()
     with torch.no_grad():
-        for child in model:
-            x = child(x)
-            shapes.append(tuple(x.shape))
+        walk(model, torch.zeros(shape), "")
     return shapes
+
+
+def disable_reduced_precision() -> None:
+    """Full float32 everywhere (no TF32 matmuls or convolutions), for parity checks."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
 
 
 def param_count(model: nn.Module) -> int:
@@ -126,7 +137,27 @@ class Runner:
         return state_to_numpy(self.model)
 
     def set_optimizer(self, lr: float) -> None:
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=lr)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=lr, momentum=0.0, weight_decay=0.0)
+
+    def start_epoch(self, seed: int) -> None:
+        """Reseed dropout, so an epoch's masks depend on the epoch alone (exact resume)."""
+        torch.manual_seed(seed)
+
+    def optimizer_state(self) -> dict[str, np.ndarray]:
+        """The optimizer's tensors (plain SGD keeps none; momentum buffers if there were)."""
+        state = {"lr": np.array(self.optimizer.param_groups[0]["lr"], dtype=np.float64)}
+        for i, param in enumerate(self.model.parameters()):
+            buffer = self.optimizer.state.get(param, {}).get("momentum_buffer")
+            if buffer is not None:
+                state[f"momentum_buffer.{i}"] = buffer.detach().cpu().numpy().copy()
+        return state
+
+    def load_optimizer_state(self, arrays: dict[str, np.ndarray]) -> None:
+        params = list(self.model.parameters())
+        for name, value in arrays.items():
+            if name.startswith("momentum_buffer."):
+                buffer = torch.from_numpy(np.ascontiguousarray(value)).to(self.device)
+                self.optimizer.state[params[int(name.split(".")[1])]]["momentum_buffer"] = buffer
 
     def _tensors(self, x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.from_numpy(x).to(self.device), torch.from_numpy(y).to(self.device)
@@ -143,6 +174,12 @@ class Runner:
         self.optimizer.step()
         correct = (logits.argmax(dim=1) == ys).sum()
         return float(loss.detach()) * len(y), int(correct)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Logits in evaluation mode."""
+        self.model.eval()
+        with torch.no_grad():
+            return self.model(torch.from_numpy(x).to(self.device)).cpu().numpy()
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
         """Summed loss and correct predictions of one batch in evaluation mode."""

@@ -1,0 +1,225 @@
+"""Cross-backend parity: the same spec, compiled by two backends, checked to agree.
+
+Each check is a function returning a ``Check`` (what was measured, against which tolerance);
+``run_parity`` gathers them into a report that prints as a table and saves as JSON and markdown.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import ir
+from .analysis import summarize
+from .backends import get_backend
+from .initializers import initial_weights
+from .spec import VGGSpec
+
+BACKENDS = ("torch", "mindspore")
+FORWARD_RTOL = 1e-4  # max |logit difference| / max |logit|, float32
+BACKWARD_RTOL = 1e-3  # max |weight difference| after one step / max |update| of that step
+TRAINING_POINTS = 0.02  # final test accuracies may differ by two points
+
+
+@dataclass(frozen=True)
+class Check:
+    """One parity check: its verdict, the numbers behind it and the tolerance it was held to."""
+
+    name: str
+    passed: bool
+    measured: str
+    tolerance: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _runners(spec_a: VGGSpec, spec_b: VGGSpec, backends: tuple[str, str], seed: int) -> list[Any]:
+    runners = []
+    for backend, spec in zip(backends, (spec_a, spec_b), strict=True):
+        module = get_backend(backend)
+        if hasattr(module, "disable_reduced_precision"):
+            module.disable_reduced_precision()
+        runners.append(module.Runner(ir.lower(spec), device="cpu", seed=seed))
+    return runners
+
+
+def check_shapes(spec: VGGSpec, backends: tuple[str, str] = BACKENDS) -> Check:
+    """Every block's and layer's output shape: static analysis, then each backend."""
+    summary = summarize(spec)
+    expected = {layer.name: layer.output_shape for _, layer in summary.rows("layer")}
+    mismatches = []
+    for backend in backends:
+        module = get_backend(backend)
+        measured = module.output_shapes(module.compile_network(ir.lower(spec)), summary.input_shape)
+        mismatches += [f"{backend} {name}: {measured.get(name)} != {shape}" for name, shape in expected.items()
+                       if measured.get(name) != shape]  # fmt: skip
+    return Check(
+        "shapes",
+        not mismatches,
+        f"{len(expected)} layers x {len(backends)} backends, {len(mismatches)} mismatches",
+        "identical to the static analysis",
+        {"mismatches": mismatches[:10]},
+    )
+
+
+def check_parameters(spec: VGGSpec, other: VGGSpec | None = None, backends: tuple[str, str] = BACKENDS) -> Check:
+    """Per-tensor shapes and total parameter counts; ``other`` builds the second backend's network."""
+    counts, tensors = {}, {}
+    for backend, each in zip(backends, (spec, other or spec), strict=True):
+        module = get_backend(backend)
+        model = module.compile_network(ir.lower(each))
+        counts[backend] = module.param_count(model)
+        tensors[backend] = {name: a.shape for name, a in module.state_to_numpy(model).items()}
+    a, b = backends
+    differing = sorted(set(tensors[a]) ^ set(tensors[b]))
+    differing += [n for n in tensors[a] if n in tensors[b] and tensors[a][n] != tensors[b][n]]
+    static = summarize(spec).total_params
+    passed = not differing and counts[a] == counts[b] == static
+    measured = f"{a} {counts[a]:,}, {b} {counts[b]:,}"
+    if counts[a] != counts[b]:
+        measured += f" ({counts[a] - counts[b]:+,})"
+    return Check(
+        "parameters", passed, measured, f"equal, and equal to the static {static:,}",
+        {"differing_tensors": differing[:10], "counts": counts, "static": static},
+    )  # fmt: skip
+
+
+def _sample(spec: VGGSpec, batch: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.random((batch, spec.in_channels, spec.input_size, spec.input_size), dtype=np.float32)
+    return x, rng.integers(0, spec.num_classes, batch)
+
+
+def check_forward(spec: VGGSpec, *, batch: int = 4, seed: int = 0, backends: tuple[str, str] = BACKENDS) -> Check:
+    """Logits from the same weights and the same input, in evaluation mode."""
+    weights = initial_weights(ir.lower(spec), "xavier", seed)
+    x, _ = _sample(spec, batch, seed)
+    logits = []
+    for runner in _runners(spec, spec, backends, seed):
+        runner.load_state(weights)
+        logits.append(runner.predict(x))
+    max_abs = float(np.abs(logits[0] - logits[1]).max())
+    scale = float(np.abs(logits[0]).max())
+    rel = max_abs / scale
+    return Check(
+        "forward",
+        rel <= FORWARD_RTOL,
+        f"max abs {max_abs:.2e}, relative {rel:.2e} (largest logit {scale:.3g})",
+        f"relative <= {FORWARD_RTOL:g}",
+        {"max_abs": max_abs, "max_rel": rel, "batch": batch},
+    )
+
+
+def check_backward(
+    spec: VGGSpec, *, lr: float = 0.05, batch: int = 8, seed: int = 0, backends: tuple[str, str] = BACKENDS
+) -> Check:
+    """Weights after one SGD step from the same weights on the same batch, dropout off."""
+    spec = spec.with_options(dropout=0.0)
+    weights = initial_weights(ir.lower(spec), "xavier", seed)
+    x, y = _sample(spec, batch, seed)
+    states = []
+    for runner in _runners(spec, spec, backends, seed):
+        runner.load_state(weights)
+        runner.set_optimizer(lr)
+        runner.train_step(x, y)
+        states.append(runner.state())
+    max_abs = max(float(np.abs(states[0][k] - states[1][k]).max()) for k in weights)
+    update = max(float(np.abs(states[0][k] - weights[k]).max()) for k in weights)
+    rel = max_abs / update if update else float("inf")
+    return Check(
+        "backward",
+        rel <= BACKWARD_RTOL,
+        f"max abs {max_abs:.2e} across {len(weights)} tensors, {rel:.2e} of the largest update {update:.2e}",
+        f"<= {BACKWARD_RTOL:g} of the largest update",
+        {"max_abs": max_abs, "max_update": update, "max_rel": rel, "lr": lr, "batch": batch},
+    )
+
+
+def check_training(spec: VGGSpec, config: Any, out: Path, backends: tuple[str, str] = BACKENDS) -> Check:
+    """Both backends train from the same initial weights on the same batches; curves overlaid."""
+    from dataclasses import replace
+
+    from . import plot
+    from .train import train
+
+    results = {}
+    for backend in backends:
+        results[backend] = train(
+            spec, replace(config, backend=backend), out=out / f"train-{backend}", overwrite=True, progress=False
+        )
+    accs = {b: r.test_acc for b, r in results.items()}
+    gap = abs(accs[backends[0]] - accs[backends[1]])
+    fig = plot.overlay({b: r.history for b, r in results.items()}, f"{spec.name}: {' vs '.join(backends)}")
+    plot.save(fig, out / "training-overlay")
+    return Check(
+        "training",
+        gap <= TRAINING_POINTS,
+        ", ".join(f"{b} test acc {a:.3f}" for b, a in accs.items()) + f" (gap {gap * 100:.1f} points)",
+        f"gap <= {TRAINING_POINTS * 100:g} points",
+        {"test_acc": accs, "gap": gap, "plot": str(out / "training-overlay.png"),
+         "examples_per_sec": {b: r.step_examples_per_sec for b, r in results.items()}},
+    )  # fmt: skip
+
+
+@dataclass
+class ParityReport:
+    arch: str
+    input_size: int
+    backends: tuple[str, str]
+    checks: list[Check]
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed for check in self.checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "arch": self.arch,
+            "input_size": self.input_size,
+            "backends": list(self.backends),
+            "passed": self.passed,
+            "checks": [asdict(check) for check in self.checks],
+        }
+
+    def rows(self) -> list[list[str]]:
+        return [[c.name, "pass" if c.passed else "FAIL", c.measured, c.tolerance] for c in self.checks]
+
+    def to_markdown(self) -> str:
+        from .render import markdown_table
+
+        title = f"### Parity: {self.arch} at {self.input_size} px, {' vs '.join(self.backends)}\n\n"
+        verdict = "\n\nAll checks pass.\n" if self.passed else "\n\nSome checks FAIL.\n"
+        return title + markdown_table(["check", "result", "measured", "tolerance"], self.rows()) + verdict
+
+    def save(self, folder: Path) -> list[Path]:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "parity.json").write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        (folder / "parity.md").write_text(self.to_markdown())
+        return [folder / "parity.json", folder / "parity.md"]
+
+
+def run_parity(
+    spec: VGGSpec,
+    *,
+    mindspore_spec: VGGSpec | None = None,
+    train_config: Any = None,
+    out: Path | None = None,
+    seed: int = 0,
+) -> ParityReport:
+    """Shapes, parameters, forward and backward; with ``train_config`` (and ``out``) training too.
+
+    ``mindspore_spec`` builds MindSpore's side from another spec (e.g. the textbook edition's
+    bias-free network), so the parameter check shows the difference.
+    """
+    checks = [
+        check_shapes(spec),
+        check_parameters(spec, mindspore_spec),
+        check_forward(spec, seed=seed),
+        check_backward(spec, seed=seed),
+    ]
+    if train_config is not None:
+        checks.append(check_training(spec, train_config, out or Path("runs") / f"parity-{spec.name}"))
+    return ParityReport(spec.name, spec.input_size, BACKENDS, checks)

@@ -1,0 +1,116 @@
+"""Runs survive interruption: per-epoch checkpoints, SIGKILL then --resume, Ctrl-C, bad checkpoints."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from d2lvgg import RunError, preset
+from d2lvgg.checkpoint import load_checkpoint
+from d2lvgg.cli import main
+from d2lvgg.data import SYSTEM_DIR
+from d2lvgg.train import TrainConfig, resume, train
+from d2lvgg.weights import load_weights
+
+pytestmark = pytest.mark.skipif(not SYSTEM_DIR.is_dir(), reason=f"real Fashion-MNIST not installed at {SYSTEM_DIR}")
+
+BACKENDS = [pytest.param("torch", marks=pytest.mark.torch), pytest.param("mindspore", marks=pytest.mark.mindspore)]
+TINY = preset("d2l_vgg11").scaled(16).with_options(head=(256, 256), input_size=32)
+ARGV = ["--arch", "d2l_vgg11", "--ratio", "16", "--head", "256,256", "--resize", "32", "--device", "cpu"]
+ARGV += ["--epochs", "3", "--batch-size", "64", "--lr", "0.1", "--train-limit", "12800", "--test-limit", "500"]
+
+
+def config(backend: str) -> TrainConfig:
+    return TrainConfig(
+        backend=backend, epochs=3, batch_size=64, lr=0.1, train_limit=12800, test_limit=500, device="cpu"
+    )
+
+
+def _kill_after_first_epoch(argv: list[str], out) -> None:
+    env = os.environ | {"GLOG_v": "3"}
+    proc = subprocess.Popen([sys.executable, "-m", "d2lvgg", "train", *argv, "--out", str(out)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    deadline = time.monotonic() + 600
+    while not (out / "checkpoint.npz").exists():
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.monotonic() < deadline, "no checkpoint after 10 minutes"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)  # mid-way through epoch 2, with no chance to clean up
+    proc.wait()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_run_killed_mid_epoch_resumes_to_the_same_weights_and_metrics(tmp_path, backend):
+    killed = tmp_path / "killed"
+    _kill_after_first_epoch([*ARGV, "--backend", backend], killed)
+    assert load_checkpoint(killed).epochs_done == 1
+    assert not (killed / "weights.npz").exists()
+
+    assert main(["train", "--resume", str(killed)]) == 0
+    whole = train(TINY, config(backend), out=tmp_path / "whole", progress=False, echo=False)
+
+    resumed_weights, whole_weights = load_weights(killed / "weights.npz"), load_weights(whole.path / "weights.npz")
+    assert all(np.array_equal(resumed_weights[k], whole_weights[k]) for k in whole_weights)
+    resumed_epochs = (killed / "epochs.csv").read_text().splitlines()
+    whole_epochs = (whole.path / "epochs.csv").read_text().splitlines()
+    assert len(resumed_epochs) == len(whole_epochs) == 4
+    for ours, theirs in zip(resumed_epochs[1:], whole_epochs[1:], strict=True):
+        assert ours.split(",")[:4] == theirs.split(",")[:4]  # epoch, train loss, train acc, test acc
+    assert (killed / "steps.csv").read_text().count("\n") == (whole.path / "steps.csv").read_text().count("\n")
+
+
+@pytest.mark.torch
+def test_ctrl_c_stops_after_the_last_saved_epoch_and_says_how_to_resume(tmp_path, monkeypatch, capsys):
+    from d2lvgg.backends import torch_backend
+
+    calls = {"n": 0}
+    original = torch_backend.Runner.train_step
+
+    def interrupt_in_epoch_two(self, x, y):
+        calls["n"] += 1
+        if calls["n"] == 200 + 10:  # 200 steps an epoch: the tenth step of epoch 2
+            raise KeyboardInterrupt
+        return original(self, x, y)
+
+    monkeypatch.setattr(torch_backend.Runner, "train_step", interrupt_in_epoch_two)
+    out = tmp_path / "run"
+    assert main(["train", *ARGV, "--out", str(out)]) == 130
+    err = capsys.readouterr().err
+    assert f"Resume with: d2lvgg train --resume {out}" in err and "Traceback" not in err
+    assert load_checkpoint(out).epochs_done == 1
+    monkeypatch.undo()
+    result = resume(out, progress=False, echo=False)
+    assert [e["epoch"] for e in result.history.epochs] == [1, 2, 3]
+
+
+@pytest.mark.torch
+def test_damaged_checkpoints_are_refused_and_finished_runs_are_not_resumed(tmp_path, capsys):
+    out = tmp_path / "run"
+    train(TINY, replace(config("torch"), epochs=1), out=out, progress=False, echo=False)
+    with pytest.raises(RunError, match="already finished all 1 epochs"):
+        resume(out)
+    raw = (out / "checkpoint.npz").read_bytes()
+
+    (out / "checkpoint.npz").write_bytes(raw[: len(raw) // 2])
+    assert main(["train", "--resume", str(out)]) == 2
+    assert "is damaged" in capsys.readouterr().err
+
+    tampered = bytearray(raw)
+    tampered[len(raw) // 2] ^= 0xFF  # flip bits inside the stored weights
+    (out / "checkpoint.npz").write_bytes(bytes(tampered))
+    assert main(["train", "--resume", str(out)]) == 2
+    assert re.search(r"damaged|does not match its digest", capsys.readouterr().err)
+
+    (out / "checkpoint.npz").unlink()
+    assert main(["train", "--resume", str(out)]) == 2
+    assert "has no checkpoint.npz" in capsys.readouterr().err
+    assert main(["train", "--resume", str(tmp_path / "nowhere")]) == 2
+    assert "is not a d2lvgg run folder" in capsys.readouterr().err
