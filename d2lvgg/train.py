@@ -140,6 +140,7 @@ def train(
     """Train ``spec`` on Fashion-MNIST with ``config``; writes a run folder and returns the result."""
     config = config or TrainConfig()
     backend = get_backend(config.backend)
+    load_fashion_mnist(config.data_dir)  # fail on missing or damaged data before making a run folder
     network = ir.lower(spec)
     runner = make_runner(network, config)
     if config.init != "framework":

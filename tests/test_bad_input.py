@@ -1,0 +1,137 @@
+"""The bad-input matrix, end to end: every case is one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import re
+import shutil
+
+import pytest
+
+from d2lvgg import BackendError, data, preset
+from d2lvgg.backends import MODULES, get_backend
+from d2lvgg.cli import main
+from d2lvgg.data import SYSTEM_DIR
+from d2lvgg.weights import save_weights
+
+TRAIN = ["train", "--device", "cpu", "--epochs", "1", "--train-limit", "128", "--test-limit", "128"]
+
+
+def one_line_error(capsys, argv: list[str], pattern: str, code: int = 2) -> str:
+    assert main(argv) == code
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err, captured.err
+    assert re.search(pattern, captured.err), captured.err
+    return captured.err
+
+
+SPEC_FILES = [
+    ("bad.json", '{"conv_arch": [[1, 64]', "is not valid JSON"),
+    ("bad.toml", "conv_arch = [[1, 64]", "is not valid TOML"),
+    ("bad.json", '{"conv_arch": [[1, 64]], "layers": 3}', r"unknown spec field\(s\): layers"),
+    ("bad.toml", 'conv_arch = [[1, 64]]\nhead = "wide"\n', "head must be a sequence of dense-layer widths"),
+    ("bad.json", '{"conv_arch": [[1, 64]], "dropout": 2}', r"dropout must be in \[0, 1\), got 2"),
+    ("bad.toml", "conv_arch = [[1, 64], [0, 8]]\n", r"conv_arch\[1\] num_convs must be at least 1, got 0"),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "pattern"), SPEC_FILES)
+@pytest.mark.parametrize("command", ["summary", "train"])
+def test_bad_spec_files(tmp_path, capsys, name, text, pattern, command):
+    path = tmp_path / name
+    path.write_text(text)
+    argv = (
+        ["summary", str(path)] if command == "summary" else [*TRAIN, "--arch", str(path), "--out", str(tmp_path / "r")]
+    )
+    err = one_line_error(capsys, argv, pattern)
+    assert str(path) in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_missing_backend_names_the_pip_extra(monkeypatch):
+    monkeypatch.setitem(MODULES, "paddle", ("paddle_backend", "paddle_not_installed_here", "paddle"))
+    with pytest.raises(BackendError, match=r"needs paddle_not_installed_here, .*pip install 'd2lvgg\[paddle\]'"):
+        get_backend("paddle")
+
+
+def test_an_unknown_backend_lists_the_known_ones(capsys, tmp_path):
+    one_line_error(capsys, [*TRAIN, "--backend", "jax", "--out", str(tmp_path / "r")], "choose one of torch, mindspore")
+
+
+needs_data = pytest.mark.skipif(not SYSTEM_DIR.is_dir(), reason=f"real Fashion-MNIST not installed at {SYSTEM_DIR}")
+
+
+def _damaged_copy(tmp_path, name: str, damage) -> tuple[str, str]:
+    """A copy of the real files with one damaged; returns the folder and the damaged bytes' MD5."""
+    folder = tmp_path / "data"
+    shutil.copytree(SYSTEM_DIR, folder)
+    path = folder / f"{name}.gz"
+    raw = damage(gzip.decompress(path.read_bytes()))
+    path.write_bytes(gzip.compress(raw))
+    return str(folder), hashlib.md5(raw).hexdigest()
+
+
+# (file, damage, expected message, whether the checksum table is updated to let the damage through)
+DATASET_DAMAGE = [
+    (
+        "t10k-labels-idx1-ubyte",
+        lambda raw: raw[:8] + bytes([raw[8] ^ 1]) + raw[9:],
+        "checksum mismatch for .*t10k-labels",
+        False,
+    ),
+    ("t10k-images-idx3-ubyte", lambda raw: raw[: len(raw) // 2], "t10k-images-idx3-ubyte.*truncated", True),
+    ("t10k-labels-idx1-ubyte", lambda raw: b"\x00\x00\x0d\x01" + raw[4:], "t10k-labels-idx1-ubyte.*magic", True),
+    (
+        "t10k-labels-idx1-ubyte",
+        lambda raw: raw[:4] + (9_000).to_bytes(4, "big") + raw[8:9_008],
+        "10000.*9000|9000.*10000",
+        True,
+    ),
+]
+
+
+@needs_data
+@pytest.mark.torch
+@pytest.mark.parametrize(("name", "damage", "pattern", "let_through"), DATASET_DAMAGE)
+def test_damaged_dataset_files(tmp_path, capsys, monkeypatch, name, damage, pattern, let_through):
+    folder, digest = _damaged_copy(tmp_path, name, damage)
+    if let_through:  # so the check behind the checksum is the one that speaks
+        monkeypatch.setitem(data.MD5, name, digest)
+    one_line_error(capsys, [*TRAIN, "--data-dir", folder, "--out", str(tmp_path / "r")], pattern)
+    assert not (tmp_path / "r").exists()
+
+
+@needs_data
+@pytest.mark.torch
+def test_a_data_dir_without_the_files_lists_them(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    argv = [*TRAIN, "--data-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "r")]
+    one_line_error(capsys, argv, "train-images-idx3-ubyte")
+
+
+@needs_data
+@pytest.mark.torch
+def test_an_absent_device_says_what_to_use(tmp_path, capsys):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU, so --device cuda is not absent")
+    one_line_error(capsys, [*TRAIN, "--device", "cuda", "--out", str(tmp_path / "r")], "use --device cpu")
+
+
+@needs_data
+@pytest.mark.torch
+def test_weights_of_another_architecture_are_refused_by_evaluate(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = [*TRAIN, "--arch", "d2l_vgg11", "--ratio", "16", "--head", "64", "--resize", "32", "--out", str(out)]
+    assert main(argv) == 0
+    capsys.readouterr()
+    from d2lvgg.initializers import initial_weights
+    from d2lvgg.ir import lower
+
+    other = preset("d2l_vgg11").scaled(8).with_options(head=(64,), input_size=32)
+    save_weights(initial_weights(lower(other), "xavier", 0), out / "weights.npz")
+    one_line_error(capsys, ["evaluate", str(out)], r"tensor '0\.0\.weight' has shape \(8, 1, 3, 3\)")
+    config = json.loads((out / "config.json").read_text())
+    assert config["spec"]["head"] == [64]  # the run folder itself is untouched
