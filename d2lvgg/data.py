@@ -387,12 +387,27 @@ def load_fashion_mnist(
     base_urls: Sequence[str] | None = None,
     cache_dir: str | Path | None = None,
 ) -> FashionMNIST:
-    """Locate (or fetch), verify and decode Fashion-MNIST; cached per folder in-process."""
-    folder = locate(data_dir, download=download, base_urls=base_urls, cache_dir=cache_dir)
-    folder = folder.resolve()
+    """Locate (or fetch), verify and decode Fashion-MNIST; cached per folder in-process.
+
+    A damaged file in the download cache is not trusted: it is fetched again (when
+    ``download`` allows) and the data decoded from the fresh copy.
+    """
+    folder = locate(data_dir, download=download, base_urls=base_urls, cache_dir=cache_dir).resolve()
+    try:
+        return _load_cached(folder, _stamp(folder), verify)
+    except DataError:
+        cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+        if not download or folder != cache.resolve():
+            raise
+        _download(folder, base_urls=base_urls)  # drops every damaged entry and fetches it again
+        return _load_cached(folder, _stamp(folder), verify)
+
+
+def _stamp(folder: Path) -> tuple:
+    """Each file's path, size and mtime: part of the decode cache's key, so changes are noticed."""
     stamp = []
     for name in FILES.values():
         path = _find(folder, name)
         st = path.stat() if path is not None else None
         stamp.append((str(path), st and st.st_size, st and st.st_mtime_ns))
-    return _load_cached(folder, tuple(stamp), verify)
+    return tuple(stamp)

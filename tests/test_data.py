@@ -477,3 +477,27 @@ def test_real_checksums():
         if not path.is_file():
             pytest.skip(f"real Fashion-MNIST not installed at {REAL_DIR}")
         assert md5(gzip.decompress(path.read_bytes())) == REAL_MD5[name]
+
+
+def test_loading_from_the_cache_refetches_a_damaged_file(tmp_path, synthetic, server):
+    base = server.publish("good", synthetic)
+    cache = tmp_path / "c"
+    for name, raw in synthetic.items():
+        write_idx(cache / f"{name}.gz", raw)
+    damaged = bytearray(synthetic[NAMES[3]])
+    damaged[-1] ^= 1  # a well-formed IDX file with the wrong bytes: only the checksum can tell
+    write_idx(cache / f"{NAMES[3]}.gz", bytes(damaged))
+    ds = data.load_fashion_mnist(cache_dir=cache, base_urls=[base])
+    assert server.hits == Counter({f"/good/{NAMES[3]}.gz": 1})
+    np.testing.assert_array_equal(ds.test_labels, synthetic_arrays()[NAMES[3]])
+    assert no_temp_files(cache)
+
+
+def test_a_damaged_file_outside_the_cache_is_reported_not_replaced(syn_dir, synthetic, server):
+    base = server.publish("good", synthetic)
+    damaged = bytearray(synthetic[NAMES[3]])
+    damaged[-1] ^= 1
+    write_idx(syn_dir / f"{NAMES[3]}.gz", bytes(damaged))
+    with pytest.raises(DataError, match="checksum mismatch"):
+        data.load_fashion_mnist(syn_dir, base_urls=[base])
+    assert server.hits == Counter()
