@@ -139,7 +139,7 @@ def server():
             self.wfile.write(body[: len(body) // 2] if self.path in state.short else body)
 
         def log_message(self, *args):
-            pass
+            """Keep the test output quiet."""
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     state.url = f"http://127.0.0.1:{httpd.server_address[1]}/"
@@ -160,7 +160,7 @@ def refused_url() -> str:
 
 
 def no_sleep(_: float) -> None:
-    pass
+    """Retries back off instantly in tests."""
 
 
 # ------------------------------------------------------------------ read_idx
@@ -479,14 +479,19 @@ def test_real_checksums():
         assert md5(gzip.decompress(path.read_bytes())) == REAL_MD5[name]
 
 
+def damage_test_labels(folder: Path, synthetic: dict[str, bytes]) -> None:
+    """A well-formed IDX label file with one wrong byte: only the checksum can tell."""
+    damaged = bytearray(synthetic[NAMES[3]])
+    damaged[-1] ^= 1
+    write_idx(folder / f"{NAMES[3]}.gz", bytes(damaged))
+
+
 def test_loading_from_the_cache_refetches_a_damaged_file(tmp_path, synthetic, server):
     base = server.publish("good", synthetic)
     cache = tmp_path / "c"
     for name, raw in synthetic.items():
         write_idx(cache / f"{name}.gz", raw)
-    damaged = bytearray(synthetic[NAMES[3]])
-    damaged[-1] ^= 1  # a well-formed IDX file with the wrong bytes: only the checksum can tell
-    write_idx(cache / f"{NAMES[3]}.gz", bytes(damaged))
+    damage_test_labels(cache, synthetic)
     ds = data.load_fashion_mnist(cache_dir=cache, base_urls=[base])
     assert server.hits == Counter({f"/good/{NAMES[3]}.gz": 1})
     np.testing.assert_array_equal(ds.test_labels, synthetic_arrays()[NAMES[3]])
@@ -495,9 +500,7 @@ def test_loading_from_the_cache_refetches_a_damaged_file(tmp_path, synthetic, se
 
 def test_a_damaged_file_outside_the_cache_is_reported_not_replaced(syn_dir, synthetic, server):
     base = server.publish("good", synthetic)
-    damaged = bytearray(synthetic[NAMES[3]])
-    damaged[-1] ^= 1
-    write_idx(syn_dir / f"{NAMES[3]}.gz", bytes(damaged))
+    damage_test_labels(syn_dir, synthetic)
     with pytest.raises(DataError, match="checksum mismatch"):
         data.load_fashion_mnist(syn_dir, base_urls=[base])
     assert server.hits == Counter()
