@@ -132,6 +132,20 @@ def cmd_parity(args: argparse.Namespace) -> int:
     return 0 if report.passed else 1
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from datetime import datetime
+    from pathlib import Path
+
+    from .compare import compare_runs
+
+    out = Path(args.out or f"runs/compare-{datetime.now():%Y%m%d-%H%M%S}")
+    _, written = compare_runs(args.runs, out)
+    print(written[0].read_text())  # the markdown table: wide, but whole and ready to paste
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="d2lvgg", description="VGG from Dive into Deep Learning, in PyTorch and MindSpore."
@@ -188,6 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="folder holding the four Fashion-MNIST files")
     p.add_argument("--out", help="folder for parity.json, parity.md and training runs")
     p.set_defaults(func=cmd_parity)
+
+    p = sub.add_parser("compare", help="finished runs side by side: a table, an overlaid plot, markdown")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--out", help="folder for compare.md, compare.png and compare.svg (default: runs/compare-TIME)")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("evaluate", help="re-score a run's saved weights on the test set")
     p.add_argument("run", metavar="RUN_DIR")
