@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .errors import D2LVGGError, RunInterrupted
+from .errors import ConfigError, D2LVGGError, RunInterrupted
 
 
 def _head(text: str) -> tuple[int, ...]:
@@ -146,6 +146,51 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .sweep import load_grid, plan, shapes, shipped_grids, sweep
+
+    if args.list:
+        for name, path in shipped_grids().items():
+            grid = load_grid(path)
+            print(f"{name:<18} {len(grid.cells())} cells  {grid.description}")
+        return 0
+    if not args.grid:
+        raise ConfigError("name a grid file or a shipped grid (d2lvgg sweep --list shows them)")
+    grid = load_grid(args.grid)
+    if not grid.train:
+        for path in shapes(grid, args.out):
+            print(f"wrote {path}")
+        return 0
+    if args.dry_run:
+        from pathlib import Path
+
+        root = Path(args.out or f"runs/sweep-{grid.name}")
+        for cell in grid.cells():
+            print(f"{plan(cell, root / cell.name, args.data_dir):<8} {root / cell.name}  {cell.settings}")
+        return 0
+    _, written = sweep(grid, args.out, data_dir=args.data_dir, progress=sys.stderr.isatty())
+    print(written[0].read_text())
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_draw(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .drawing import save_drawing
+    from .specfile import resolve_spec
+
+    spec = resolve_spec(args.arch, **arch_overrides(args))
+    stem = Path(args.out or f"{spec.name}-blocks")
+    taken = [p for p in (stem.with_name(stem.name + ".png"), stem.with_name(stem.name + ".svg")) if p.exists()]
+    if taken and not args.overwrite:
+        raise ConfigError(f"{taken[0]} already exists; choose another --out or pass --overwrite")
+    for path in save_drawing(spec, stem):
+        print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="d2lvgg", description="VGG from Dive into Deep Learning, in PyTorch and MindSpore."
@@ -207,6 +252,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--out", help="folder for compare.md, compare.png and compare.svg (default: runs/compare-TIME)")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("sweep", help="train every cell of a comparison grid (TOML), then compare them all")
+    p.add_argument("grid", nargs="?", metavar="GRID", help="a grid .toml file or a shipped grid's name")
+    p.add_argument("--list", action="store_true", help="list the shipped grids")
+    p.add_argument("--dry-run", action="store_true", help="print what each cell would do, and do nothing")
+    p.add_argument("--out", help="folder for the cells and the comparison (default: runs/sweep-NAME)")
+    p.add_argument("--data-dir", help="folder holding the four Fashion-MNIST files")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("draw", help="draw a network's blocks with their shapes (PNG and SVG)")
+    p.add_argument("arch", metavar="NAME_OR_SPEC_FILE")
+    add_arch_options(p)
+    p.add_argument("--out", help="file stem to write STEM.png and STEM.svg (default: NAME-blocks)")
+    p.add_argument("--overwrite", action="store_true", help="replace drawings that already exist")
+    p.set_defaults(func=cmd_draw)
 
     p = sub.add_parser("evaluate", help="re-score a run's saved weights on the test set")
     p.add_argument("run", metavar="RUN_DIR")

@@ -1,0 +1,95 @@
+"""A drawing of a network's blocks with their shapes, generated from the spec (never by hand).
+
+Each convolutional block is a box whose height follows the feature map's side and whose width
+follows its channel count; under it, the layers inside and the block's output shape. The dense
+head follows as narrow bars. Written as PNG and SVG, like every figure of d2lvgg.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from .analysis import LayerInfo, summarize
+from .spec import Block, VGGSpec
+
+BLOCK_COLOUR, DENSE_COLOUR, INPUT_COLOUR = "#4c72b0", "#dd8452", "#8c8c8c"
+
+
+def _block_lines(block: Block, spec: VGGSpec) -> list[str]:
+    """The layers inside one block, as short lines: '2 x conv 3x3, 64', 'max pool 2/2'."""
+    lines, run = [], []
+    for conv in (*block.convs, None):
+        if run and (conv is None or conv != run[0]):
+            k, first = run[0].kernel_size, run[0]
+            stride = f"/{first.stride}" if first.stride != 1 else ""
+            count = f"{len(run)} x " if len(run) > 1 else ""
+            lines.append(f"{count}conv {k}x{k}{stride}, {first.out_channels}")
+            run = []
+        if conv is not None:
+            run.append(conv)
+    if spec.batch_norm:
+        lines.append("+ batch norm")
+    lines.append(f"max pool {block.pool_size}/{block.pool_stride}")
+    return lines
+
+
+def _shape(info: LayerInfo) -> str:
+    return " x ".join(str(d) for d in info.output_shape[1:])
+
+
+def draw_network(spec: VGGSpec) -> Any:
+    """A matplotlib figure of ``spec``'s blocks and dense head, with every output shape."""
+    from matplotlib.patches import FancyBboxPatch
+
+    from .plot import _pyplot
+
+    summary = summarize(spec)
+    blocks = [info for info in summary.layers if info.type == "Block"]
+    linears = [info for info in summary.layers if info.type == "Linear"]
+    columns = 2 + len(blocks) + len(linears)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(1.35 * columns, 6), 4.2))
+    max_channels = max(info.output_shape[1] for info in blocks)
+
+    def box(x: float, height: float, width: float, colour: str, top: str, below: str) -> None:
+        ax.add_patch(FancyBboxPatch((x - width / 2, -height / 2), width, height, boxstyle="round,pad=0.02",
+                                    facecolor=colour, edgecolor="black", linewidth=0.6, alpha=0.85))  # fmt: skip
+        ax.text(x, 0.62, top, ha="center", va="bottom", fontsize=7)
+        ax.text(x, -0.62, below, ha="center", va="top", fontsize=7, family="monospace")
+
+    side = spec.input_size
+    box(0, 1.0, 0.25, INPUT_COLOUR, "input", f"{spec.in_channels} x {side} x {side}")
+    for i, (info, block) in enumerate(zip(blocks, spec.blocks, strict=True), 1):
+        height = 0.15 + 0.85 * info.output_shape[2] / side
+        width = 0.2 + 0.5 * math.log2(1 + info.output_shape[1]) / math.log2(1 + max_channels)
+        box(i, height, width, BLOCK_COLOUR, f"block {i}\n" + "\n".join(_block_lines(block, spec)), _shape(info))
+    widest = max(info.output_shape[1] for info in linears)
+    flat = len(blocks) + 1
+    flat_width = summary.layers[[info.type for info in summary.layers].index("Flatten")].output_shape[1]
+    box(flat, 1.0, 0.08, INPUT_COLOUR, "flatten", f"{flat_width:,}")
+    for j, info in enumerate(linears, flat + 1):
+        last = j == flat + len(linears)
+        label = "output" if last else f"dense\n+ ReLU{', dropout ' + str(spec.dropout) if spec.dropout else ''}"
+        height = 0.2 + 0.8 * math.log2(1 + info.output_shape[1]) / math.log2(1 + widest)
+        box(j, height, 0.12, DENSE_COLOUR, label, f"{info.output_shape[1]:,}")
+    for x in range(columns - 1):
+        ax.annotate("", xy=(x + 0.6, 0), xytext=(x + 0.4, 0), arrowprops={"arrowstyle": "->", "lw": 0.8})
+    ax.set_xlim(-0.6, columns - 0.4)
+    ax.set_ylim(-1.05, 1.45)
+    ax.axis("off")
+    ax.set_title(f"{spec.name}: {spec.depth} weight layers, {summary.total_params:,} parameters, "
+                 f"{summary.total_macs / 1e9:.2f} G MACs per image", fontsize=9)  # fmt: skip
+    fig.tight_layout()
+    return fig
+
+
+def save_drawing(spec: VGGSpec, stem: str | Path) -> list[Path]:
+    """Draw ``spec`` and write ``stem.png`` and ``stem.svg``; returns both paths."""
+    from .plot import _pyplot, save
+
+    fig = draw_network(spec)
+    paths = save(fig, stem)
+    _pyplot().close(fig)
+    return paths
