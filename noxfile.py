@@ -1,10 +1,10 @@
-"""nox sessions: lint, the framework-free tests, and one test session per backend."""
+"""nox sessions: lint, the framework-free tests, one test session per backend, parity, and the docs."""
 
 from __future__ import annotations
 
 import nox
 
-nox.options.sessions = ["lint", "tests", "tests-torch", "tests-mindspore", "parity"]
+nox.options.sessions = ["lint", "tests", "tests-torch", "tests-mindspore", "parity", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 
 CONSTRAINTS = ("-c", ".ci/constraints.txt")
@@ -44,3 +44,13 @@ def parity(session: nox.Session) -> None:
     """Both backends installed side by side: shapes, parameters, logits, one step, training."""
     session.install("-e", ".[dev,torch,mindspore]", *CONSTRAINTS)
     session.run("pytest", "-m", "parity", *session.posargs, env={"GLOG_v": "3"})
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The Sphinx site: every notebook and code cell executed, every tabbed snippet doctested, warnings fail."""
+    session.install("-e", ".[docs,torch,mindspore]", *CONSTRAINTS)
+    env = {"GLOG_v": "3"}
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html", env=env)
+    session.run("sphinx-build", "-W", "-b", "doctest", "-D", "nb_execution_mode=off", "docs", "docs/_build/doctest",
+                env=env)  # fmt: skip

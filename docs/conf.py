@@ -1,0 +1,52 @@
+"""Sphinx configuration: MyST pages and notebooks, executed on every build; tabs; API from docstrings."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("GLOG_v", "3")  # MindSpore's C++ WARNING lines would drown the build log
+
+project = "d2lvgg"
+author = "the d2lvgg developers"
+copyright = "2026, the d2lvgg developers"
+
+extensions = [
+    "myst_nb",  # MyST markdown, .ipynb notebooks and text notebooks, executed by the build
+    "sphinx_design",  # tab sets: the PyTorch and the MindSpore form of a step side by side
+    "sphinx.ext.autodoc",
+    "sphinx.ext.doctest",
+    "sphinx.ext.viewcode",
+]
+myst_enable_extensions = ["colon_fence", "deflist"]
+myst_heading_anchors = 3
+
+nb_execution_mode = "force"  # every notebook and code cell runs on every build: outputs cannot go stale
+nb_execution_raise_on_error = True
+nb_execution_timeout = 900
+nb_merge_streams = True
+
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+autodoc_default_options = {"members": True, "show-inheritance": False}
+
+exclude_patterns = ["_build", "_generated", "runs", "results/**/*.md", "**/.ipynb_checkpoints"]
+html_theme = "furo"
+html_title = "d2lvgg: VGG from Dive into Deep Learning, in PyTorch and MindSpore"
+
+
+def _draw_networks() -> None:
+    """The network drawings the pages show, generated from the presets on every build."""
+    from d2lvgg.drawing import save_drawing
+    from d2lvgg.presets import preset
+
+    out = Path(__file__).parent / "_generated"
+    out.mkdir(exist_ok=True)
+    for name in ("d2l_vgg11", "d2l_vgg11_small", "alexnet", "vgg16", "vgg19"):
+        save_drawing(preset(name), out / f"{name}-blocks")
+
+
+_draw_networks()
