@@ -14,8 +14,8 @@ CONSTRAINTS = ("-c", ".ci/constraints.txt")
 def lint(session: nox.Session) -> None:
     """ruff: style and common bugs."""
     session.install("ruff>=0.4")
-    session.run("ruff", "check", "d2lvgg", "tests", "noxfile.py")
-    session.run("ruff", "format", "--check", "d2lvgg", "tests", "noxfile.py")
+    session.run("ruff", "check", "d2lvgg", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "format", "--check", "d2lvgg", "tests", "benchmarks", "noxfile.py")
 
 
 @nox.session

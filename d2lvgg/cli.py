@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 from .errors import ConfigError, D2LVGGError, RunInterrupted
 
+RECIPE_NAMES = ("d2l-zh", "d2l-en", "cpu-lab")  # d2lvgg.train.RECIPES, without importing the trainer
+
 
 def _head(text: str) -> tuple[int, ...]:
     try:
@@ -37,6 +39,22 @@ def arch_overrides(args: argparse.Namespace) -> dict:
         "ratio": args.ratio,
         "head": args.head,
     }
+
+
+def add_fast_options(parser: argparse.ArgumentParser) -> None:
+    """The fast path's switches (PyTorch), shared by ``train`` and ``bench``."""
+    parser.add_argument("--plain", action="store_true", help="switch the whole fast path off (the textbook's way)")
+    parser.add_argument("--no-device-data", action="store_true", help="resize batches in numpy on the host")
+    parser.add_argument("--no-channels-last", action="store_true", help="keep PyTorch's default NCHW memory layout")
+    parser.add_argument("--amp", choices=("auto", "on", "off"), default="auto", help="bfloat16 autocast (auto: GPU)")
+    parser.add_argument("--compile", choices=("auto", "on", "off"), default="auto", help="torch.compile (auto: GPU)")
+
+
+def fast_options(args: argparse.Namespace) -> dict:
+    if args.plain:
+        return {"device_data": False, "channels_last": False, "amp": "off", "compile": "off"}
+    return {"device_data": not args.no_device_data, "channels_last": not args.no_channels_last, "amp": args.amp,
+            "compile": args.compile}  # fmt: skip
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
@@ -79,8 +97,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         resume(args.resume, progress=sys.stderr.isatty())
         return 0
-    overrides = arch_overrides(args) | {"input_size": args.resize or RECIPES[args.recipe]["resize"]}
-    spec = resolve_spec(args.arch, **overrides)
+    recipe = RECIPES[args.recipe]
+    overrides = arch_overrides(args) | {"input_size": args.resize or recipe["resize"]}
+    spec = resolve_spec(args.arch or recipe.get("arch", "d2l_vgg11_small"), **overrides)
     config = TrainConfig.from_recipe(
         args.recipe,
         backend=args.backend,
@@ -94,6 +113,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         train_limit=args.train_limit,
         test_limit=args.test_limit,
         ms_mode=args.ms_mode,
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
+        schedule=args.schedule,
+        **fast_options(args),
     )
     train(spec, config, out=args.out, overwrite=args.overwrite, progress=sys.stderr.isatty())
     return 0
@@ -191,6 +214,25 @@ def cmd_draw(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import BenchConfig, run_bench
+    from .specfile import resolve_spec
+
+    spec = resolve_spec(args.arch, **arch_overrides(args) | {"input_size": args.resize})
+    fast = fast_options(args)
+    config = BenchConfig(spec.to_dict(), backend=args.backend, device=args.device, batch_size=args.batch_size,
+                         steps=args.steps, warmup=args.warmup, repeats=args.repeats, workers=args.workers,
+                         data_dir=args.data_dir, fast=fast)  # fmt: skip
+    results, line = run_bench(config, args.json)
+    for r in results:
+        print(f"{r.loop:<9} {r.examples_per_sec:9.1f} ex/s wall, {r.compute_examples_per_sec:9.1f} ex/s in steps, "
+              f"{r.epoch_seconds:8.1f} s/epoch, peak {r.peak_memory_mb:8.1f} MB")  # fmt: skip
+    if args.json:
+        print(f"wrote {args.json}")
+    print(line)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="d2lvgg", description="VGG from Dive into Deep Learning, in PyTorch and MindSpore."
@@ -215,9 +257,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train on Fashion-MNIST with the textbook's recipe; writes a run folder")
     p.add_argument("--backend", default="torch", help="torch or mindspore (default: torch)")
-    p.add_argument("--arch", default="d2l_vgg11_small", metavar="NAME_OR_SPEC_FILE", help="default: d2l_vgg11_small")
+    p.add_argument("--arch", metavar="NAME_OR_SPEC_FILE", help="default: the recipe's, else d2l_vgg11_small")
     add_arch_options(p, input_size=False)
-    p.add_argument("--recipe", default="d2l-zh", choices=("d2l-zh", "d2l-en"), help="d2l-zh: lr 0.05; d2l-en: lr 0.01")
+    p.add_argument(
+        "--recipe",
+        default="d2l-zh",
+        choices=tuple(RECIPE_NAMES),
+        help="d2l-zh: lr 0.05; d2l-en: lr 0.01; cpu-lab: d2l_vgg11_lab with momentum and a cosine schedule, 32 px",
+    )
+    p.add_argument("--momentum", type=float, help="SGD momentum (default: the recipe's; the book's is 0)")
+    p.add_argument("--weight-decay", type=float, help="L2 weight decay (default: the recipe's; the book's is 0)")
+    p.add_argument("--schedule", choices=("constant", "cosine"), help="learning-rate schedule (default: the recipe's)")
     p.add_argument("--epochs", type=int, help="default: 10")
     p.add_argument("--lr", type=float, help="default: the recipe's")
     p.add_argument("--batch-size", type=int, help="default: 128")
@@ -228,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--ms-mode", default="graph", choices=("graph", "pynative"), help="MindSpore's execution mode")
     p.add_argument("--init", default="xavier", help="xavier (the book's), kaiming, torch-default or framework")
+    add_fast_options(p)
     p.add_argument("--data-dir", help="folder holding the four Fashion-MNIST files")
     p.add_argument("--train-limit", type=int, help="train on the first N training images only")
     p.add_argument("--test-limit", type=int, help="score on the first N test images only")
@@ -260,6 +311,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for the cells and the comparison (default: runs/sweep-NAME)")
     p.add_argument("--data-dir", help="folder holding the four Fashion-MNIST files")
     p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("bench", help="training throughput of d2lvgg's loop against the textbook's, same machine")
+    p.add_argument("--backend", default="torch", help="torch or mindspore (default: torch)")
+    p.add_argument("--arch", default="d2l_vgg11_small", metavar="NAME_OR_SPEC_FILE", help="default: d2l_vgg11_small")
+    add_arch_options(p, input_size=False)
+    p.add_argument("--resize", type=int, default=224, help="input size in pixels (default: 224)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--steps", type=int, default=20, help="measured steps per repetition (default: 20)")
+    p.add_argument("--warmup", type=int, default=3, help="steps run before measuring (default: 3)")
+    p.add_argument("--repeats", type=int, default=3, help="repetitions, each in a fresh process; the median is kept")
+    p.add_argument("--workers", type=int, default=4, help="the textbook loop's DataLoader workers (the book's: 4)")
+    p.add_argument("--data-dir", help="folder holding the four Fashion-MNIST files")
+    p.add_argument("--json", metavar="FILE", help="also write every measurement as JSON")
+    add_fast_options(p)
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("draw", help="draw a network's blocks with their shapes (PNG and SVG)")
     p.add_argument("arch", metavar="NAME_OR_SPEC_FILE")

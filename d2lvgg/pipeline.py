@@ -80,6 +80,11 @@ def num_batches(n: int, batch_size: int) -> int:
     return -(-int(n) // batch_size)
 
 
+def epoch_order(n: int, *, shuffle: bool, seed: int, epoch: int) -> np.ndarray:
+    """The order of an epoch's examples: ``default_rng([seed, epoch]).permutation(n)``, or as stored."""
+    return np.random.default_rng([int(seed), int(epoch)]).permutation(n) if shuffle else np.arange(n)
+
+
 def batches(
     images: np.ndarray,
     labels: np.ndarray,
@@ -103,7 +108,7 @@ def batches(
     n = len(images)
     if len(labels) != n:
         raise DataError(f"{n} images but {len(labels)} labels")
-    order = np.random.default_rng([int(seed), int(epoch)]).permutation(n) if shuffle else np.arange(n)
+    order = epoch_order(n, shuffle=shuffle, seed=seed, epoch=epoch)
     for b in range(int(start), num_batches(n, batch_size)):
         idx = order[b * batch_size : (b + 1) * batch_size]
         x = resize_bilinear(images[idx], resize)

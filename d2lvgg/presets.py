@@ -59,6 +59,15 @@ def _table() -> dict[str, tuple[str, dict[str, Any]]]:
         "the MindSpore edition's trained network: d2l_vgg11_small without conv bias",
         {"conv_arch": tuple((n, c // 4) for n, c in _D2L_ARCH), "conv_bias": False},
     )
+    table["d2l_vgg11_lab"] = (
+        "the CPU lab recipe's network: d2l_vgg11 with channels / 8, batch norm, a 256-wide head, 32 px",
+        {
+            "conv_arch": tuple((n, c // 8) for n, c in _D2L_ARCH),
+            "batch_norm": True,
+            "head": (256, 256),
+            "input_size": 32,
+        },
+    )
     table["alexnet"] = ("the companion chapter's AlexNet for Fashion-MNIST (exercise 2)", {"conv_arch": _ALEXNET_ARCH})
     return table
 

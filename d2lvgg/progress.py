@@ -27,9 +27,10 @@ class ProgressBar:
         )
         self._progress.start()
 
-    def update(self, loss: float, acc: float, speed: float) -> None:
+    def update(self, loss: float, acc: float, speed: float, steps: int = 1) -> None:
+        """``steps`` more steps are done; show the running loss, accuracy and examples/sec."""
         if self._progress is not None:
-            self._progress.update(self._task, advance=1, loss=loss, acc=acc, speed=speed)
+            self._progress.update(self._task, advance=steps, loss=loss, acc=acc, speed=speed)
 
     def note(self, line: str, say: Any) -> None:
         if self._progress is not None:

@@ -24,7 +24,8 @@ from .specfile import resolve_spec
 GRIDS_DIR = Path(__file__).with_name("grids")
 ARCH_KEYS = ("arch", "ratio", "head", "resize", "in_channels", "num_classes")
 TRAIN_KEYS = ("backend", "epochs", "lr", "batch_size", "seed", "device", "init", "recipe", "train_limit",
-              "test_limit", "ms_mode")  # fmt: skip
+              "test_limit", "ms_mode", "momentum", "weight_decay", "schedule", "device_data", "channels_last", "amp",
+              "compile")  # fmt: skip
 SETTINGS = ARCH_KEYS + TRAIN_KEYS
 
 
@@ -36,10 +37,13 @@ class Cell:
     settings: dict[str, Any]
 
     def spec(self) -> VGGSpec:
+        from .train import RECIPES
+
         s = self.settings
+        recipe = RECIPES.get(s.get("recipe", "d2l-zh"), RECIPES["d2l-zh"])
         head = tuple(s["head"]) if "head" in s else None
-        return resolve_spec(s.get("arch", "d2l_vgg11_small"), ratio=s.get("ratio"), head=head,
-                            input_size=s.get("resize", 224), in_channels=s.get("in_channels"),
+        return resolve_spec(s.get("arch", recipe.get("arch", "d2l_vgg11_small")), ratio=s.get("ratio"), head=head,
+                            input_size=s.get("resize", recipe["resize"]), in_channels=s.get("in_channels"),
                             num_classes=s.get("num_classes"))  # fmt: skip
 
     def config(self, data_dir: str | None = None) -> Any:
@@ -143,6 +147,7 @@ class CellOutcome:
 def plan(cell: Cell, folder: Path, data_dir: str | None = None) -> str:
     """What ``sweep`` will do with ``cell`` in ``folder``: train, resume, restart or skip."""
     from .rundir import CHECKPOINT, CONFIG, RESULT
+    from .train import TrainConfig
 
     if not folder.is_dir() or not any(folder.iterdir()):
         return "train"
@@ -150,7 +155,8 @@ def plan(cell: Cell, folder: Path, data_dir: str | None = None) -> str:
         raise RunError(f"{folder} holds files that are not a d2lvgg run; move them, or pass another --out")
     record = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
     wanted_train = {k: v for k, v in asdict(cell.config(data_dir)).items() if k != "data_dir"}
-    saved_train = {k: v for k, v in record["train"].items() if k != "data_dir"}
+    saved = asdict(TrainConfig(**record["train"]))  # a run from an older d2lvgg gets today's defaults filled in
+    saved_train = {k: v for k, v in saved.items() if k != "data_dir"}
     if record["spec"] != cell.spec().to_dict() or saved_train != wanted_train:
         raise RunError(
             f"{folder} holds a run with other settings than the grid's cell {cell.name!r}; "

@@ -230,6 +230,7 @@ class Runner:
         target = configure(device, mode)
         self.device_label = f"{target.lower()} ({mode} mode)"
         self.mode = mode
+        self.fast = {"graph_mode": mode == "graph"}  # the whole step as one compiled graph
         ms.set_seed(seed)
         self.model = compile_network(network)
         self.loss = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean")
@@ -240,12 +241,27 @@ class Runner:
     def load_state(self, arrays: dict[str, np.ndarray]) -> None:
         load_numpy_state(self.model, arrays)
 
+    def data(self, images: np.ndarray, labels: np.ndarray, size: int) -> None:
+        """No device-resident dataset: the trainer's numpy batches are copied in once per step."""
+        return None
+
+    def fetch(self, values: list[float]) -> list[float]:
+        """Metrics are already Python numbers (each step reads its loss back)."""
+        return [float(v) for v in values]
+
     def state(self) -> dict[str, np.ndarray]:
         return state_to_numpy(self.model)
 
-    def set_optimizer(self, lr: float) -> None:
-        self.optimizer = nn.SGD(self.model.trainable_params(), learning_rate=lr, momentum=0.0, weight_decay=0.0)
+    def set_optimizer(self, lr: float, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
+        """SGD: plain by default (the book's), with momentum and weight decay for the lab recipe."""
+        # One parameter group, so weight decay reaches every tensor as in PyTorch (MindSpore's default
+        # filter would exempt batch norm's gamma and beta).
+        group = [{"params": self.model.trainable_params(), "weight_decay": weight_decay}]
+        self.optimizer = nn.SGD(group, learning_rate=lr, momentum=momentum)
         self._build_step()
+
+    def set_lr(self, lr: float) -> None:
+        self.optimizer.learning_rate.set_data(ms.Tensor(lr, ms.float32))
 
     def _build_step(self) -> None:
         self._step = _TrainStep(self.model, self.loss, self.optimizer)

@@ -1,0 +1,217 @@
+"""Training throughput: d2lvgg's loop against a faithful re-creation of the textbook's, same run.
+
+The textbook's loop (d2l's ``train_ch6`` with its Fashion-MNIST loader): a ``DataLoader`` with
+worker processes that resizes every 28x28 image with Pillow and converts it to a float tensor
+one sample at a time, eager float32, plain SGD, and a host sync for the metrics after every
+step. d2lvgg's loop is the one ``d2lvgg train`` runs. Each measurement runs in a fresh process
+(so peak memory is its own), skips warm-up steps, and is repeated; the median is reported.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import multiprocessing
+import platform
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .spec import VGGSpec
+
+LOOPS = ("d2lvgg", "textbook")
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What one benchmark measures: a spec, a backend and device, and how long to measure."""
+
+    spec: dict[str, Any]
+    backend: str = "torch"
+    device: str = "cpu"
+    batch_size: int = 128
+    steps: int = 20
+    warmup: int = 3
+    repeats: int = 3
+    workers: int = 4  # the textbook's get_dataloader_workers()
+    data_dir: str | None = None
+    fast: dict[str, Any] = field(default_factory=dict)  # TrainConfig's fast-path switches for d2lvgg's loop
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "steps", "repeats"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.warmup < 0 or self.workers < 0:
+            raise ConfigError("warmup and workers must be 0 or more")
+
+
+@dataclass
+class Measurement:
+    """One loop's medians over the repetitions."""
+
+    loop: str
+    backend: str
+    device: str
+    examples_per_sec: float  # wall clock over whole steps, data preparation included
+    compute_examples_per_sec: float  # time inside the training step only, as the book counts
+    epoch_seconds: float
+    peak_memory_mb: float
+    fast: dict[str, Any]  # the fast-path switches that were on (d2lvgg's loop)
+    repeats: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _median(runs: list[dict[str, float]], key: str) -> float:
+    return statistics.median(run[key] for run in runs)
+
+
+def _steps_and_time(batches: Any, step: Any, config: BenchConfig, finish: Any = None) -> dict[str, float]:
+    """Run warm-up then ``steps`` steps from ``batches``; wall and in-step seconds of the measured ones.
+
+    ``finish`` waits for work still queued on the device, so that it is counted.
+    """
+    compute = examples = 0.0
+    it = iter(batches)
+    for _ in range(config.warmup):
+        step(*next(it))
+    if finish is not None:
+        finish()
+    started = time.perf_counter()
+    for _ in range(config.steps):
+        x, y = next(it)
+        tic = time.perf_counter()
+        step(x, y)
+        compute += time.perf_counter() - tic
+        examples += len(y)
+    if finish is not None:
+        tic = time.perf_counter()
+        finish()
+        compute += time.perf_counter() - tic
+    wall = time.perf_counter() - started
+    return {"examples_per_sec": examples / wall, "compute_examples_per_sec": examples / compute}
+
+
+def _cycle(make: Any) -> Any:
+    """Endless batches: a fresh pass whenever one ends (as a loop over epochs does)."""
+    epoch = 0
+    while True:
+        yield from make(epoch)
+        epoch += 1
+
+
+def _measure_d2lvgg(config: BenchConfig) -> dict[str, float]:
+    from . import ir
+    from .data import load_fashion_mnist
+    from .initializers import initial_weights
+    from .train import FETCH_EVERY, TrainConfig, _batches, make_runner
+
+    spec = VGGSpec.from_dict(config.spec)
+    network = ir.lower(spec)
+    train_config = TrainConfig(backend=config.backend, device=config.device, batch_size=config.batch_size,
+                               **config.fast)  # fmt: skip
+    runner = make_runner(network, train_config)
+    runner.load_state(initial_weights(network, "xavier", 0))
+    runner.set_optimizer(0.05)
+    data = load_fashion_mnist(config.data_dir)
+    feed = runner.data(data.train_images, data.train_labels, spec.input_size)
+    pending: list[Any] = []
+
+    def make(epoch: int) -> Any:
+        runner.start_epoch(epoch)
+        return _batches(feed, data.train_images, data.train_labels, config.batch_size, spec.input_size, True, 0, epoch)
+
+    def flush() -> None:
+        runner.fetch(pending)
+        pending.clear()
+
+    def step(x: Any, y: Any) -> None:  # as the trainer does: metrics read every FETCH_EVERY steps
+        pending.extend(runner.train_step(x, y))
+        if len(pending) >= 2 * FETCH_EVERY:
+            flush()
+
+    measured = _steps_and_time(_cycle(make), step, config, finish=flush)
+    return measured | {"device": runner.device_label, "fast": runner.fast}
+
+
+def _measure_textbook(config: BenchConfig) -> dict[str, float]:
+    from .backends.torch_textbook import textbook_loop
+
+    batches, step, device = textbook_loop(VGGSpec.from_dict(config.spec), config.device, config.batch_size,
+                                          config.workers, config.data_dir)  # fmt: skip
+    return _steps_and_time(_cycle(lambda epoch: batches), step, config) | {"device": device}
+
+
+def _peak_memory_mb(backend: str, device: str) -> float:
+    """Peak GPU memory allocated (PyTorch on CUDA), else this process's and its workers' peak RSS."""
+    import resource
+
+    if backend == "torch" and device.startswith("cuda"):
+        from .backends import get_backend
+
+        return get_backend("torch").peak_gpu_memory_mb()
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return (own + workers) / 1024  # kilobytes on Linux
+
+
+def _child(loop: str, config: BenchConfig, queue: Any) -> None:
+    try:
+        result = (_measure_d2lvgg if loop == "d2lvgg" else _measure_textbook)(config)
+        queue.put(result | {"peak_memory_mb": _peak_memory_mb(config.backend, result["device"])})
+    except BaseException as exc:  # the parent re-raises it with the loop's name
+        queue.put({"error": f"{type(exc).__name__}: {exc}"})
+
+
+def _result_of(process: Any, queue: Any) -> dict[str, Any]:
+    """The child's answer; a child that died without one (killed, crashed) is an error, not a hang."""
+    import queue as queues
+
+    while True:
+        try:
+            result = queue.get(timeout=1.0)
+            process.join()
+            return result
+        except queues.Empty:
+            if not process.is_alive():
+                return {"error": f"its process exited with code {process.exitcode} before reporting"}
+
+
+def measure(loop: str, config: BenchConfig) -> Measurement:
+    """``config.repeats`` fresh-process measurements of one loop; medians, with every repetition kept."""
+    if loop not in LOOPS:
+        raise ConfigError(f"unknown loop {loop!r}: use one of {', '.join(LOOPS)}")
+    if loop == "textbook" and config.backend != "torch":
+        raise ConfigError("the textbook loop is re-created for PyTorch only; pass --backend torch")
+    if loop == "textbook" and importlib.util.find_spec("PIL") is None:
+        raise ConfigError("the textbook loop resizes with Pillow, which is not installed: pip install pillow")
+    context = multiprocessing.get_context("spawn")
+    runs = []
+    for _ in range(config.repeats):
+        queue = context.Queue()
+        process = context.Process(target=_child, args=(loop, config, queue))
+        process.start()
+        result = _result_of(process, queue)
+        if "error" in result:
+            raise ConfigError(f"the {loop} loop failed: {result['error']}")
+        runs.append(result)
+    speed = _median(runs, "examples_per_sec")
+    return Measurement(loop, config.backend, runs[0]["device"], speed, _median(runs, "compute_examples_per_sec"),
+                       60_000 / speed, _median(runs, "peak_memory_mb"), runs[0].get("fast", {}), runs)  # fmt: skip
+
+
+def run_bench(config: BenchConfig, json_path: str | Path | None = None) -> tuple[list[Measurement], str]:
+    """Both loops on the same machine in the same run; the closing line, and JSON if asked."""
+    loops = LOOPS if config.backend == "torch" else ("d2lvgg",)
+    results = [measure(loop, config) for loop in loops]
+    ours = results[0]
+    line = f"{config.backend} {ours.device}: d2lvgg {ours.examples_per_sec:.1f} ex/s"
+    if len(results) > 1:
+        book = results[1].examples_per_sec
+        line += f", textbook loop {book:.1f} ex/s, speedup {ours.examples_per_sec / book:.2f}x"
+    if json_path:
+        record = {"config": asdict(config), "host": platform.node(), "python": platform.python_version(),
+                  "results": [asdict(r) for r in results], "summary": line}  # fmt: skip
+        Path(json_path).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return results, line

@@ -1,0 +1,52 @@
+"""`d2lvgg bench`: both loops measured in fresh processes, medians, JSON and the closing line."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from d2lvgg import ConfigError
+from d2lvgg.bench import BenchConfig, measure, run_bench
+from d2lvgg.cli import main
+from d2lvgg.data import SYSTEM_DIR
+from d2lvgg.specfile import resolve_spec
+
+pytestmark = [
+    pytest.mark.torch,
+    pytest.mark.skipif(not SYSTEM_DIR.is_dir(), reason=f"real Fashion-MNIST not installed at {SYSTEM_DIR}"),
+]
+TINY = resolve_spec("d2l_vgg11", ratio=16, head=(64,), input_size=32).to_dict()
+
+
+def test_bench_measures_both_loops_and_writes_json(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    argv = ["bench", "--arch", "d2l_vgg11", "--ratio", "16", "--head", "64", "--resize", "32", "--batch-size", "32",
+            "--device", "cpu", "--steps", "3", "--warmup", "1", "--repeats", "2", "--workers", "1",
+            "--json", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    match = re.fullmatch(r"torch cpu: d2lvgg ([\d.]+) ex/s, textbook loop ([\d.]+) ex/s, speedup ([\d.]+)x", last)
+    assert match, last
+    ours, book, speedup = map(float, match.groups())
+    assert speedup == pytest.approx(ours / book, rel=0.01)
+    record = json.loads(out.read_text())
+    assert record["summary"] == last and [r["loop"] for r in record["results"]] == ["d2lvgg", "textbook"]
+    for result in record["results"]:
+        assert len(result["repeats"]) == 2 and result["peak_memory_mb"] > 0 and result["epoch_seconds"] > 0
+        assert result["compute_examples_per_sec"] >= result["examples_per_sec"] * 0.99  # steps only: never slower
+    assert record["results"][0]["fast"]["device_data"] is True and record["results"][1]["fast"] == {}
+
+
+def test_bench_of_mindspore_measures_d2lvgg_only_and_the_textbook_loop_is_torch_only():
+    config = BenchConfig(TINY, backend="mindspore", steps=1, warmup=0, repeats=1)
+    with pytest.raises(ConfigError, match="re-created for PyTorch only"):
+        measure("textbook", config)
+    with pytest.raises(ConfigError, match="steps must be at least 1"):
+        BenchConfig(TINY, steps=0)
+
+
+def test_a_failing_loop_names_itself():
+    with pytest.raises(ConfigError, match="the d2lvgg loop failed: DeviceError"):
+        run_bench(BenchConfig(TINY, device="cuda:7", steps=1, warmup=0, repeats=1))

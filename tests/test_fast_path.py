@@ -1,0 +1,129 @@
+"""PyTorch's fast path: the dataset on the device, channels-last, lazy metrics, AMP and compile switches."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from d2lvgg import preset
+from d2lvgg.cli import main
+from d2lvgg.data import SYSTEM_DIR, load_fashion_mnist
+from d2lvgg.ir import lower
+from d2lvgg.pipeline import batches
+from d2lvgg.train import TrainConfig, train
+
+pytestmark = [
+    pytest.mark.torch,
+    pytest.mark.skipif(not SYSTEM_DIR.is_dir(), reason=f"real Fashion-MNIST not installed at {SYSTEM_DIR}"),
+]
+TINY = preset("d2l_vgg11").scaled(16).with_options(head=(256, 256), input_size=32)
+PLAIN = {"device_data": False, "channels_last": False, "amp": "off", "compile": "off"}
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_fashion_mnist()
+
+
+@pytest.mark.parametrize("size", [28, 32, 96])
+def test_device_batches_are_the_numpy_pipelines_batches(data, size):
+    import torch
+
+    from d2lvgg.backends.torch_backend import Runner
+
+    runner = Runner(lower(TINY), device="cpu", device_data=True, channels_last=True)
+    images, labels = data.train_images[:300], data.train_labels[:300]
+    feed = runner.data(images, labels, size)
+    ours = list(feed.batches(batch_size=128, shuffle=True, seed=3, epoch=2))
+    reference = list(batches(images, labels, batch_size=128, resize=size, shuffle=True, seed=3, epoch=2))
+    assert [len(y) for _, y in ours] == [128, 128, 44]
+    for (x, y), (ref_x, ref_y) in zip(ours, reference, strict=True):
+        assert x.is_contiguous(memory_format=torch.channels_last) and x.shape == ref_x.shape
+        assert np.array_equal(y.numpy(), ref_y)
+        assert np.abs(x.numpy() - ref_x).max() <= 1e-6
+
+
+def test_metrics_stay_on_the_device_until_fetched(data):
+    import torch
+
+    from d2lvgg.backends.torch_backend import Runner
+
+    runner = Runner(lower(TINY), device="cpu", device_data=True)
+    runner.set_optimizer(0.05)
+    x, y = next(runner.data(data.train_images[:64], data.train_labels[:64], 32).batches(
+        batch_size=64, shuffle=False, seed=0, epoch=0))  # fmt: skip
+    loss, correct = runner.train_step(x, y)
+    assert isinstance(loss, torch.Tensor) and isinstance(correct, torch.Tensor)
+    fetched = runner.fetch([loss, correct])
+    assert all(isinstance(v, float) for v in fetched) and 0 <= fetched[1] <= 64 and fetched[0] > 0
+
+
+def test_the_run_records_which_switches_were_on(tmp_path):
+    config = TrainConfig(epochs=1, train_limit=256, test_limit=128, device="cpu")
+    train(TINY, config, out=tmp_path / "fast", progress=False, echo=False)
+    record = json.loads((tmp_path / "fast" / "config.json").read_text())
+    assert record["fast"] == {"device_data": True, "channels_last": True, "amp": False, "compile": False,
+                              "lazy_metrics": True}  # fmt: skip
+    assert main(["train", "--arch", "d2l_vgg11", "--ratio", "16", "--head", "64", "--resize", "32", "--epochs", "1",
+                 "--train-limit", "256", "--test-limit", "128", "--device", "cpu", "--plain",
+                 "--out", str(tmp_path / "plain")]) == 0  # fmt: skip
+    record = json.loads((tmp_path / "plain" / "config.json").read_text())
+    assert not any(record["fast"].values())
+    assert record["train"] | PLAIN == record["train"]
+
+
+def test_bfloat16_autocast_trains_and_predicts_float32(tmp_path):
+    config = TrainConfig(epochs=1, lr=0.05, train_limit=640, test_limit=256, device="cpu", amp="on")
+    result = train(TINY, config, out=tmp_path / "amp", progress=False, echo=False)
+    assert np.isfinite(result.train_loss) and 0.0 <= result.test_acc <= 1.0
+    assert json.loads((tmp_path / "amp" / "config.json").read_text())["fast"]["amp"] is True
+
+
+def test_a_time_estimate_is_printed_before_the_first_epoch_ends(tmp_path, capsys):
+    config = TrainConfig(epochs=3, batch_size=16, train_limit=160, test_limit=32, device="cpu")
+    train(TINY, config, out=tmp_path / "run", progress=False)
+    printed = capsys.readouterr().out
+    assert re.search(r"estimate from \d+ steps: about \d+ s per epoch, \d+ s for 3 epochs", printed), printed
+    assert printed.index("estimate") < printed.index("epoch 1/3")
+    assert "this is slow" not in printed
+
+
+def test_a_long_cpu_run_at_224_gets_configurations_that_fit_a_class():
+    from types import SimpleNamespace
+
+    from d2lvgg.train import _estimate_line
+
+    cpu, gpu = SimpleNamespace(device_label="cpu"), SimpleNamespace(device_label="cuda:0")
+    config, at224 = TrainConfig(epochs=10), preset("d2l_vgg11_small")
+    line = _estimate_line(3120.0, 9, at224, config, cpu)
+    assert line.startswith("estimate from 9 steps: about 52 min per epoch, 8.7 h for 10 epochs")
+    assert "--ratio 16 --head 256,256 --resize 32" in line and "d2lvgg sweep --list" in line
+    assert "this is slow" not in _estimate_line(3120.0, 9, at224, config, gpu)
+    assert "this is slow" not in _estimate_line(60.0, 9, at224, config, cpu)  # 10 minutes: it fits
+    assert "this is slow" not in _estimate_line(3120.0, 9, at224.with_options(input_size=96), config, cpu)
+
+
+@pytest.mark.slow
+def test_fast_path_accuracy_is_within_a_point_of_the_plain_path(tmp_path):
+    """The same seed and configuration on the full real data, with and without the fast path."""
+    accuracy = {}
+    for name, switches in (("fast", {}), ("plain", PLAIN)):
+        config = TrainConfig(epochs=3, lr=0.05, batch_size=64, device="cpu", **switches)
+        accuracy[name] = train(TINY, config, out=tmp_path / name, progress=False, echo=False).test_acc
+    assert accuracy["fast"] >= 0.75 and abs(accuracy["fast"] - accuracy["plain"]) <= 0.01, accuracy
+
+
+@pytest.mark.gpu
+def test_on_a_gpu_the_fast_path_uses_bfloat16_and_compile_and_keeps_accuracy(tmp_path):
+    import torch
+
+    results = {}
+    for name, switches in (("fast", {}), ("plain", PLAIN)):
+        config = TrainConfig(epochs=2, lr=0.05, batch_size=128, device="cuda", train_limit=12800, **switches)
+        results[name] = train(TINY, config, out=tmp_path / name, progress=False, echo=False)
+    fast = json.loads((tmp_path / "fast" / "config.json").read_text())["fast"]
+    assert fast["compile"] and fast["amp"] == torch.cuda.is_bf16_supported()
+    assert abs(results["fast"].test_acc - results["plain"].test_acc) <= 0.02
