@@ -6,9 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from .config import RECIPES
 from .errors import ConfigError, D2LVGGError, RunInterrupted
-
-RECIPE_NAMES = ("d2l-zh", "d2l-en", "cpu-lab")  # d2lvgg.train.RECIPES, without importing the trainer
 
 
 def _head(text: str) -> tuple[int, ...]:
@@ -92,7 +91,7 @@ def cmd_spec(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .specfile import resolve_spec
-    from .train import RECIPES, TrainConfig, resume, train
+    from .train import TrainConfig, resume, train
 
     if args.resume:
         resume(args.resume, progress=sys.stderr.isatty())
@@ -262,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--recipe",
         default="d2l-zh",
-        choices=tuple(RECIPE_NAMES),
+        choices=tuple(RECIPES),
         help="d2l-zh: lr 0.05; d2l-en: lr 0.01; cpu-lab: d2l_vgg11_lab with momentum and a cosine schedule, 32 px",
     )
     p.add_argument("--momentum", type=float, help="SGD momentum (default: the recipe's; the book's is 0)")

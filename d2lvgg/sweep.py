@@ -37,7 +37,7 @@ class Cell:
     settings: dict[str, Any]
 
     def spec(self) -> VGGSpec:
-        from .train import RECIPES
+        from .config import RECIPES
 
         s = self.settings
         recipe = RECIPES.get(s.get("recipe", "d2l-zh"), RECIPES["d2l-zh"])
@@ -47,7 +47,7 @@ class Cell:
                             num_classes=s.get("num_classes"))  # fmt: skip
 
     def config(self, data_dir: str | None = None) -> Any:
-        from .train import TrainConfig
+        from .config import TrainConfig
 
         train = {k: v for k, v in self.settings.items() if k in TRAIN_KEYS and k != "recipe"}
         return TrainConfig.from_recipe(self.settings.get("recipe", "d2l-zh"), data_dir=data_dir, **train)
@@ -146,8 +146,8 @@ class CellOutcome:
 
 def plan(cell: Cell, folder: Path, data_dir: str | None = None) -> str:
     """What ``sweep`` will do with ``cell`` in ``folder``: train, resume, restart or skip."""
+    from .config import TrainConfig
     from .rundir import CHECKPOINT, CONFIG, RESULT
-    from .train import TrainConfig
 
     if not folder.is_dir() or not any(folder.iterdir()):
         return "train"

@@ -124,10 +124,3 @@ def test_console_entry_point_runs_as_a_module():
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["total_params"] == 132_863_336
-
-
-def test_the_cli_lists_every_training_recipe():
-    from d2lvgg.cli import RECIPE_NAMES
-    from d2lvgg.train import RECIPES
-
-    assert tuple(RECIPES) == RECIPE_NAMES

@@ -108,12 +108,17 @@ def test_a_long_cpu_run_at_224_gets_configurations_that_fit_a_class():
 
 @pytest.mark.slow
 def test_fast_path_accuracy_is_within_a_point_of_the_plain_path(tmp_path):
-    """The same seed and configuration on the full real data, with and without the fast path."""
+    """The same seed and configuration on the full real data, trained to convergence with and without it.
+
+    Early in training two runs that differ only in rounding (channels-last kernels, the resize done
+    by another matrix product) can sit a few points apart; a converged run shows the real gap.
+    """
     accuracy = {}
     for name, switches in (("fast", {}), ("plain", PLAIN)):
-        config = TrainConfig(epochs=3, lr=0.05, batch_size=64, device="cpu", **switches)
-        accuracy[name] = train(TINY, config, out=tmp_path / name, progress=False, echo=False).test_acc
-    assert accuracy["fast"] >= 0.75 and abs(accuracy["fast"] - accuracy["plain"]) <= 0.01, accuracy
+        config = TrainConfig.from_recipe("cpu-lab", epochs=6, device="cpu", **switches)
+        accuracy[name] = train(preset("d2l_vgg11_lab"), config, out=tmp_path / name, progress=False).test_acc
+    print(accuracy)
+    assert accuracy["fast"] >= 0.88 and abs(accuracy["fast"] - accuracy["plain"]) <= 0.01, accuracy
 
 
 @pytest.mark.gpu
