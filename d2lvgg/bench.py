@@ -9,9 +9,12 @@ step. d2lvgg's loop is the one ``d2lvgg train`` runs. Each measurement runs in a
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import itertools
 import json
 import multiprocessing
+import os
 import platform
 import statistics
 import time
@@ -33,7 +36,7 @@ class BenchConfig:
     backend: str = "torch"
     device: str = "cpu"
     batch_size: int = 128
-    steps: int = 20
+    steps: int | None = 20  # None: time one whole epoch, the loader's start and the last short batch included
     warmup: int = 3
     repeats: int = 3
     workers: int = 4  # the textbook's get_dataloader_workers()
@@ -42,7 +45,7 @@ class BenchConfig:
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "steps", "repeats"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.warmup < 0 or self.workers < 0:
             raise ConfigError("warmup and workers must be 0 or more")
@@ -67,20 +70,26 @@ def _median(runs: list[dict[str, float]], key: str) -> float:
     return statistics.median(run[key] for run in runs)
 
 
-def _steps_and_time(batches: Any, step: Any, config: BenchConfig, finish: Any = None) -> dict[str, float]:
-    """Run warm-up then ``steps`` steps from ``batches``; wall and in-step seconds of the measured ones.
+def _steps_and_time(make: Any, step: Any, config: BenchConfig, finish: Any = None) -> dict[str, float]:
+    """Warm up, then time ``config.steps`` steps, or one whole epoch when ``steps`` is None.
 
-    ``finish`` waits for work still queued on the device, so that it is counted.
+    ``make(epoch)`` gives an epoch's batches. A whole epoch is timed on a fresh pass after the
+    warm-up pass, so that per-epoch costs (the textbook loader starting its workers) are counted.
+    ``finish`` waits for work still queued on the device, so that it is counted too.
     """
-    compute = examples = 0.0
-    it = iter(batches)
+    warm = _cycle(make)
     for _ in range(config.warmup):
-        step(*next(it))
+        step(*next(warm))
     if finish is not None:
         finish()
+    if config.steps is None:
+        warm.close()  # ends the warm-up pass (the textbook loader's workers stop with it)
+        measured = make(1)
+    else:
+        measured = itertools.islice(warm, config.steps)
+    compute = examples = 0.0
     started = time.perf_counter()
-    for _ in range(config.steps):
-        x, y = next(it)
+    for x, y in measured:
         tic = time.perf_counter()
         step(x, y)
         compute += time.perf_counter() - tic
@@ -131,7 +140,7 @@ def _measure_d2lvgg(config: BenchConfig) -> dict[str, float]:
         if len(pending) >= 2 * FETCH_EVERY:
             flush()
 
-    measured = _steps_and_time(_cycle(make), step, config, finish=flush)
+    measured = _steps_and_time(make, step, config, finish=flush)
     return measured | {"device": runner.device_label, "fast": runner.fast}
 
 
@@ -140,7 +149,7 @@ def _measure_textbook(config: BenchConfig) -> dict[str, float]:
 
     batches, step, device = textbook_loop(VGGSpec.from_dict(config.spec), config.device, config.batch_size,
                                           config.workers, config.data_dir)  # fmt: skip
-    return _steps_and_time(_cycle(lambda epoch: batches), step, config) | {"device": device}
+    return _steps_and_time(lambda epoch: iter(batches), step, config) | {"device": device}
 
 
 def _peak_memory_mb(backend: str, device: str) -> float:
@@ -201,6 +210,21 @@ def measure(loop: str, config: BenchConfig) -> Measurement:
                        60_000 / speed, _median(runs, "peak_memory_mb"), runs[0].get("fast", {}), runs)  # fmt: skip
 
 
+def machine() -> dict[str, Any]:
+    """What a figure was measured on: the CPU, its cores, Python and the framework versions."""
+    from importlib import metadata
+
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
+    cpu = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), cpu)
+    versions = {"python": platform.python_version()}
+    for package in ("torch", "mindspore", "numpy"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[package] = metadata.version(package)
+    return {"host": platform.node(), "cpu": cpu, "cores": os.cpu_count(), "versions": versions}
+
+
 def run_bench(config: BenchConfig, json_path: str | Path | None = None) -> tuple[list[Measurement], str]:
     """Both loops on the same machine in the same run; the closing line, and JSON if asked."""
     loops = LOOPS if config.backend == "torch" else ("d2lvgg",)
@@ -211,7 +235,36 @@ def run_bench(config: BenchConfig, json_path: str | Path | None = None) -> tuple
         book = results[1].examples_per_sec
         line += f", textbook loop {book:.1f} ex/s, speedup {ours.examples_per_sec / book:.2f}x"
     if json_path:
-        record = {"config": asdict(config), "host": platform.node(), "python": platform.python_version(),
-                  "results": [asdict(r) for r in results], "summary": line}  # fmt: skip
+        record = {"config": asdict(config), "machine": machine(), "results": [asdict(r) for r in results],
+                  "summary": line}  # fmt: skip
         Path(json_path).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return results, line
+
+
+def speed_table(summary: dict[str, Any]) -> str:
+    """The benchmark's summary as one Markdown row per configuration (PyTorch against the textbook, MindSpore)."""
+    from .render import markdown_table
+
+    rows = []
+    for name, loops in summary["configs"].items():
+        ours, book, ms = (loops.get(key, {}) for key in ("torch/d2lvgg", "torch/textbook", "mindspore/d2lvgg"))
+        speed = [f"{r['examples_per_sec']:,.1f}" if r else "" for r in (ours, book, ms)]
+        speedup = f"{ours['examples_per_sec'] / book['examples_per_sec']:.2f}x" if ours and book else ""
+        ratio = f"{ms['examples_per_sec'] / ours['examples_per_sec']:.2f}" if ours and ms else ""
+        peak = f"{100 * ours['fraction_of_matmul_peak']:.0f}%" if ours.get("fraction_of_matmul_peak") else ""
+        timed = f"{ours['timed']}, batch {ours['batch_size']}, median of {ours['repeats']}" if ours else ""
+        rows.append([name, *speed[:2], speedup, speed[2], ratio, peak, timed])
+    headers = ["configuration", "d2lvgg ex/s", "textbook loop ex/s", "speedup", "MindSpore ex/s",
+               "MindSpore / PyTorch", "of matmul peak", "timed"]  # fmt: skip
+    return markdown_table(headers, rows)
+
+
+def provenance(summary: dict[str, Any]) -> str:
+    """Where and how a summary was measured: the machine, the versions, the commands."""
+    machine, versions = summary["machine"], summary["machine"]["versions"]
+    lines = [f"machine: {machine['cpu']}, {machine['cores']} cores; "
+             + ", ".join(f"{name} {version}" for name, version in versions.items())]  # fmt: skip
+    if summary.get("matmul_peak_gflops"):
+        lines.append(f"matrix-multiply peak: {summary['matmul_peak_gflops']:.0f} GFLOP/s (float32, 2048x2048)")
+    commands = sorted({r["command"] for loops in summary["configs"].values() for r in loops.values()})
+    return "\n".join(lines + [f"command: {command}" for command in commands])

@@ -220,8 +220,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     spec = resolve_spec(args.arch, **arch_overrides(args) | {"input_size": args.resize})
     fast = fast_options(args)
     config = BenchConfig(spec.to_dict(), backend=args.backend, device=args.device, batch_size=args.batch_size,
-                         steps=args.steps, warmup=args.warmup, repeats=args.repeats, workers=args.workers,
-                         data_dir=args.data_dir, fast=fast)  # fmt: skip
+                         steps=None if args.epoch else args.steps, warmup=args.warmup, repeats=args.repeats,
+                         workers=args.workers, data_dir=args.data_dir, fast=fast)  # fmt: skip
     results, line = run_bench(config, args.json)
     for r in results:
         print(f"{r.loop:<9} {r.examples_per_sec:9.1f} ex/s wall, {r.compute_examples_per_sec:9.1f} ex/s in steps, "
@@ -319,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--device", default="auto")
     p.add_argument("--steps", type=int, default=20, help="measured steps per repetition (default: 20)")
+    p.add_argument("--epoch", action="store_true", help="time one whole epoch per repetition instead of --steps")
     p.add_argument("--warmup", type=int, default=3, help="steps run before measuring (default: 3)")
     p.add_argument("--repeats", type=int, default=3, help="repetitions, each in a fresh process; the median is kept")
     p.add_argument("--workers", type=int, default=4, help="the textbook loop's DataLoader workers (the book's: 4)")

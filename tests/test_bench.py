@@ -8,7 +8,7 @@ import re
 import pytest
 
 from d2lvgg import ConfigError
-from d2lvgg.bench import BenchConfig, measure, run_bench
+from d2lvgg.bench import BenchConfig, _steps_and_time, measure, run_bench
 from d2lvgg.cli import main
 from d2lvgg.data import SYSTEM_DIR
 from d2lvgg.specfile import resolve_spec
@@ -50,3 +50,27 @@ def test_bench_of_mindspore_measures_d2lvgg_only_and_the_textbook_loop_is_torch_
 def test_a_failing_loop_names_itself():
     with pytest.raises(ConfigError, match="the d2lvgg loop failed: DeviceError"):
         run_bench(BenchConfig(TINY, device="cuda:7", steps=1, warmup=0, repeats=1))
+
+
+def test_a_whole_epoch_is_timed_on_a_fresh_pass_after_the_warm_up_pass_ends():
+    passes, closed, seen = [], [], []
+
+    def make(epoch):  # stands in for a loader: 5 batches of 10 and 1 of 3 per pass
+        passes.append(epoch)
+        try:
+            for b in range(6):
+                yield (epoch, b), [0] * (3 if b == 5 else 10)
+        finally:
+            closed.append(epoch)
+
+    def step(x, y):
+        seen.append(x)
+
+    timing = _steps_and_time(make, step, BenchConfig(TINY, steps=None, warmup=2))
+    assert passes == [0, 1] and closed == [0, 1]  # the warm-up pass ended before the timed one began
+    assert seen == [(0, 0), (0, 1)] + [(1, b) for b in range(6)]
+    assert timing["compute_examples_per_sec"] >= timing["examples_per_sec"] > 0
+
+    seen.clear()
+    _steps_and_time(make, step, BenchConfig(TINY, steps=7, warmup=2))
+    assert seen == [(0, b) for b in range(6)] + [(1, 0), (1, 1), (1, 2)]  # steps run on across passes

@@ -45,8 +45,8 @@ def textbook_loop(
     """The loader, one training step as the book writes it, and the device's label."""
     data = load_fashion_mnist(data_dir)
     dataset = PillowFashionMNIST(data.train_images, data.train_labels, spec.input_size)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers,
-                                         persistent_workers=workers > 0)  # fmt: skip
+    # As d2l's load_data_fashion_mnist: the workers start anew with every pass over the data.
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=workers)
     where = resolve_device(device)
     net = compile_network(ir.lower(spec)).to(where)
     for module in net.modules():  # the book's init_weights
