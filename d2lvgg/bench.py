@@ -261,9 +261,9 @@ def speed_table(summary: dict[str, Any]) -> str:
 
 def provenance(summary: dict[str, Any]) -> str:
     """Where and how a summary was measured: the machine, the versions, the commands."""
-    machine, versions = summary["machine"], summary["machine"]["versions"]
-    lines = [f"machine: {machine['cpu']}, {machine['cores']} cores; "
-             + ", ".join(f"{name} {version}" for name, version in versions.items())]  # fmt: skip
+    where = summary["machine"]
+    lines = [f"machine: {where['cpu']}, {where['cores']} cores; "
+             + ", ".join(f"{name} {version}" for name, version in where["versions"].items())]  # fmt: skip
     if summary.get("matmul_peak_gflops"):
         lines.append(f"matrix-multiply peak: {summary['matmul_peak_gflops']:.0f} GFLOP/s (float32, 2048x2048)")
     commands = sorted({r["command"] for loops in summary["configs"].values() for r in loops.values()})
