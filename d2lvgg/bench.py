@@ -114,7 +114,7 @@ def _measure_d2lvgg(config: BenchConfig) -> dict[str, float]:
     from . import ir
     from .data import load_fashion_mnist
     from .initializers import initial_weights
-    from .train import FETCH_EVERY, TrainConfig, _batches, make_runner
+    from .train import FETCH_EVERY, TrainConfig, epoch_batches, make_runner
 
     spec = VGGSpec.from_dict(config.spec)
     network = ir.lower(spec)
@@ -129,7 +129,8 @@ def _measure_d2lvgg(config: BenchConfig) -> dict[str, float]:
 
     def make(epoch: int) -> Any:
         runner.start_epoch(epoch)
-        return _batches(feed, data.train_images, data.train_labels, config.batch_size, spec.input_size, True, 0, epoch)
+        return epoch_batches(feed, data.train_images, data.train_labels, batch_size=config.batch_size,
+                             size=spec.input_size, shuffle=True, seed=0, epoch=epoch)  # fmt: skip
 
     def flush() -> None:
         runner.fetch(pending)

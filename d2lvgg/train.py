@@ -64,13 +64,14 @@ def evaluate(
     runner: Any, images: np.ndarray, labels: np.ndarray, *, batch_size: int, size: int, feed: Any = None
 ) -> float:
     """Test accuracy in evaluation mode, over the natural order of the data (one host sync)."""
-    counts = [runner.evaluate(x, y)[1] for x, y in _batches(feed, images, labels, batch_size, size, False, 0, 0)]
+    order = epoch_batches(feed, images, labels, batch_size=batch_size, size=size, shuffle=False, seed=0, epoch=0)
+    counts = [runner.evaluate(x, y)[1] for x, y in order]
     return sum(runner.fetch(counts)) / len(labels)
 
 
-def _batches(feed: Any, images: np.ndarray, labels: np.ndarray, batch_size: int, size: int, shuffle: bool,
-             seed: int, epoch: int) -> Any:  # fmt: skip
-    """An epoch's batches: from the device-resident dataset when the runner holds one, else numpy's."""
+def epoch_batches(feed: Any, images: np.ndarray, labels: np.ndarray, *, batch_size: int, size: int, shuffle: bool,
+                  seed: int, epoch: int) -> Any:  # fmt: skip
+    """An epoch's batches: from ``feed`` (a runner's device-resident dataset) when there is one, else numpy's."""
     if feed is not None:
         return feed.batches(batch_size=batch_size, shuffle=shuffle, seed=seed, epoch=epoch)
     return batches(images, labels, batch_size=batch_size, resize=size, shuffle=shuffle, seed=seed, epoch=epoch)
@@ -172,7 +173,8 @@ def _fit(
         for epoch in range(first, config.epochs):
             runner.start_epoch(epoch_seed(config.seed, epoch))
             runner.set_lr(learning_rate(config, epoch))
-            order = _batches(feed, train_x, train_y, config.batch_size, spec.input_size, True, config.seed, epoch)
+            order = epoch_batches(feed, train_x, train_y, batch_size=config.batch_size, size=spec.input_size,
+                                  shuffle=True, seed=config.seed, epoch=epoch)  # fmt: skip
             estimate = (lambda seconds, steps: say(_estimate_line(seconds, steps, spec, config, runner))) if (
                 epoch == first) else None  # fmt: skip
             rows, loss_sum, correct, seen = _train_epoch(runner, order, epoch, per_epoch, point_every, done, bar, run,
