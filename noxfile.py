@@ -18,7 +18,7 @@ CONSTRAINTS = ("-c", ".ci/constraints.txt")
 DISCARD_ENVS = os.environ.get("D2LVGG_NOX_DISCARD_ENVS") == "1"
 
 
-def session(**options):
+def discarding_session(**options):
     """``nox.session`` that deletes the session's environment afterwards when DISCARD_ENVS is set."""
 
     def register(func):
@@ -35,7 +35,7 @@ def session(**options):
     return register
 
 
-@session()
+@discarding_session()
 def lint(session: nox.Session) -> None:
     """ruff: style and common bugs."""
     session.install("ruff>=0.4")
@@ -43,35 +43,35 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", "d2lvgg", "tests", "benchmarks", "noxfile.py")
 
 
-@session()
+@discarding_session()
 def tests(session: nox.Session) -> None:
     """The spec, analysis, data and CLI tests: no deep-learning framework installed."""
     session.install("-e", ".[dev]", *CONSTRAINTS)
     session.run("pytest", "-m", "not torch and not mindspore and not parity", *session.posargs)
 
 
-@session(name="tests-torch")
+@discarding_session(name="tests-torch")
 def tests_torch(session: nox.Session) -> None:
     """The PyTorch backend's tests, real Fashion-MNIST training included (CPU build pinned)."""
     session.install("-e", ".[dev,torch]", *CONSTRAINTS)
     session.run("pytest", "-m", "torch", *session.posargs)
 
 
-@session(name="tests-mindspore")
+@discarding_session(name="tests-mindspore")
 def tests_mindspore(session: nox.Session) -> None:
     """The MindSpore backend's tests, graph and PyNative modes and real training included (CPU)."""
     session.install("-e", ".[dev,mindspore]", *CONSTRAINTS)
     session.run("pytest", "-m", "mindspore", *session.posargs, env={"GLOG_v": "3"})
 
 
-@session()
+@discarding_session()
 def parity(session: nox.Session) -> None:
     """Both backends installed side by side: shapes, parameters, logits, one step, training."""
     session.install("-e", ".[dev,torch,mindspore]", *CONSTRAINTS)
     session.run("pytest", "-m", "parity", *session.posargs, env={"GLOG_v": "3"})
 
 
-@session()
+@discarding_session()
 def docs(session: nox.Session) -> None:
     """The Sphinx site: every notebook and code cell executed, every tabbed snippet doctested, warnings fail."""
     session.install("-e", ".[docs,torch,mindspore]", *CONSTRAINTS)
