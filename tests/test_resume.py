@@ -34,23 +34,25 @@ def config(backend: str) -> TrainConfig:
     )
 
 
-def _kill_after_first_epoch(argv: list[str], out) -> None:
+def _signal_after_first_epoch(argv: list[str], out, signum: int) -> tuple[int, str]:
+    """Start ``d2lvgg train`` in a child process, send ``signum`` once epoch 1 is saved; exit code and stderr."""
+    command = [sys.executable, "-m", "d2lvgg", "train", *argv, "--out", str(out)]
     env = os.environ | {"GLOG_v": "3"}
-    proc = subprocess.Popen([sys.executable, "-m", "d2lvgg", "train", *argv, "--out", str(out)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 600
     while not (out / "checkpoint.npz").exists():
         assert proc.poll() is None, proc.stderr.read().decode()
         assert time.monotonic() < deadline, "no checkpoint after 10 minutes"
         time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)  # mid-way through epoch 2, with no chance to clean up
-    proc.wait()
+    proc.send_signal(signum)  # mid-way through epoch 2
+    _, err = proc.communicate()
+    return proc.returncode, err.decode()
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_run_killed_mid_epoch_resumes_to_the_same_weights_and_metrics(tmp_path, backend):
     killed = tmp_path / "killed"
-    _kill_after_first_epoch([*ARGV, "--backend", backend], killed)
+    _signal_after_first_epoch([*ARGV, "--backend", backend], killed, signal.SIGKILL)  # no chance to clean up
     assert load_checkpoint(killed).epochs_done == 1
     assert not (killed / "weights.npz").exists()
 
@@ -89,6 +91,15 @@ def test_ctrl_c_stops_after_the_last_saved_epoch_and_says_how_to_resume(tmp_path
     monkeypatch.undo()
     result = resume(out, progress=False, echo=False)
     assert [e["epoch"] for e in result.history.epochs] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_real_ctrl_c_exits_130_with_the_resume_line_in_every_backend(tmp_path, backend):
+    out = tmp_path / "run"
+    code, err = _signal_after_first_epoch([*ARGV, "--backend", backend], out, signal.SIGINT)
+    assert code == 130, err
+    assert f"Resume with: d2lvgg train --resume {out}" in err and "Traceback" not in err
+    assert load_checkpoint(out).epochs_done >= 1
 
 
 @pytest.mark.torch

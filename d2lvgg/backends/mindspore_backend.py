@@ -8,6 +8,8 @@ bias, dropout ``p``, batch-norm momentum (MindSpore weighs the *old* statistics,
 from __future__ import annotations
 
 import os
+import signal
+import threading
 
 import numpy as np
 
@@ -15,6 +17,10 @@ from .. import ir
 from ..errors import ConfigError, DeviceError
 
 os.environ.setdefault("GLOG_v", "3")  # MindSpore's C++ side logs every WARNING unless told not to
+# MindSpore 2.10's oneDNN picks a reference convolution on AVX-512 CPUs for its NCHW float32
+# layout: 25 ms for a convolution that takes 0.4 ms with the AVX2 kernels (docs/speed.md). Set
+# the variable yourself to choose another instruction set; it is read once, at the first convolution.
+os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
 import mindspore as ms  # noqa: E402
 from mindspore import nn  # noqa: E402
 
@@ -118,12 +124,19 @@ def resolve_device(name: str = "auto") -> str:
     return target
 
 
+def has_accelerator(name: str = "auto") -> bool:
+    """Whether ``name`` resolves to a GPU or an Ascend card rather than the CPU."""
+    return resolve_device(name) != "CPU"
+
+
 def configure(device: str = "auto", mode: str = "graph") -> str:
     """Select the device target and execution mode (both global in MindSpore); returns the target."""
     if mode not in MODES:
         raise ConfigError(f"unknown MindSpore mode {mode!r}: use graph or pynative")
     target = resolve_device(device)
     ms.set_context(mode=MODES[mode])
+    if target == "CPU":
+        _size_thread_pools()
     try:
         if hasattr(ms, "set_device"):
             ms.set_device(target)
@@ -137,6 +150,42 @@ def configure(device: str = "auto", mode: str = "graph") -> str:
                 "start a new Python process to use another device"
             ) from None
     return target
+
+
+def _size_thread_pools() -> None:
+    """One kernel thread per core this process may use, and one dispatch thread.
+
+    MindSpore's defaults (25 kernel threads, 5 dispatchers) spin-wait on far more threads than a
+    small machine has cores: slower alone, and ten times slower beside another busy process.
+    """
+    from mindspore._c_expression import RuntimeConf
+
+    conf = RuntimeConf.get_instance()
+    if not conf.is_op_threads_num_configured():
+        ms.device_context.cpu.op_tuning.threads_num(_cores())
+    if not conf.is_dispatch_threads_num_configured():
+        ms.runtime.dispatch_threads_num(1)
+
+
+def _interrupt(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # once only: a second SIGTERM ends the process as usual
+    raise KeyboardInterrupt
+
+
+def _sigterm_as_interrupt() -> None:
+    """Make the SIGTERM that MindSpore's runtime sends on Ctrl-C an ordinary KeyboardInterrupt.
+
+    MindSpore answers SIGINT by sending its own process SIGTERM, which would end it at once (exit
+    143, no "Resume with" line). The first SIGTERM after a runner is made raises KeyboardInterrupt
+    instead, so Ctrl-C stops a MindSpore run as it stops a PyTorch one; a second one terminates.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _ms_name(name: str, bn_layers: set[str]) -> str:
@@ -228,6 +277,7 @@ class Runner:
 
     def __init__(self, network: ir.Sequential, *, device: str = "auto", seed: int = 0, mode: str = "graph") -> None:
         target = configure(device, mode)
+        _sigterm_as_interrupt()
         self.device_label = f"{target.lower()} ({mode} mode)"
         self.mode = mode
         self.fast = {"graph_mode": mode == "graph"}  # the whole step as one compiled graph
