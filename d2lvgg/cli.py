@@ -97,7 +97,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         resume(args.resume, progress=sys.stderr.isatty())
         return 0
     recipe = RECIPES[args.recipe]
-    overrides = arch_overrides(args) | {"input_size": args.resize or recipe["resize"]}
+    overrides = arch_overrides(args) | {"input_size": recipe["resize"] if args.resize is None else args.resize}
     spec = resolve_spec(args.arch or recipe.get("arch", "d2l_vgg11_small"), **overrides)
     config = TrainConfig.from_recipe(
         args.recipe,
@@ -353,6 +353,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except D2LVGGError as exc:
         print(f"d2lvgg {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a path the user named cannot be written or read
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"d2lvgg {args.command}: error: {exc.strerror or exc}{where}; check the path", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"d2lvgg {args.command}: interrupted", file=sys.stderr)

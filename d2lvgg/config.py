@@ -62,6 +62,8 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed must be a whole number >= 0, got {self.seed!r}")
         if not isinstance(self.lr, (int, float)) or not np.isfinite(self.lr) or self.lr <= 0:
             raise ConfigError(f"lr must be a positive number, got {self.lr!r}")
         if self.init not in SCHEMES:

@@ -37,6 +37,8 @@ CLASS_NAMES: tuple[str, ...] = (
     "ankle boot",
 )
 
+CHANNELS = 1  # greyscale
+
 SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 ENV_VAR = "D2LVGG_DATA"
 
@@ -180,8 +182,9 @@ def _by_hand(folder: Path) -> str:
     names = ", ".join(f"{n}.gz" for n in FILES.values())
     urls = " or ".join(URLS)
     return (
-        f"to place the files by hand, download {names} from {urls} into {folder} "
-        f"(gzip'ed or not), or point ${ENV_VAR} or --data-dir at a folder holding them"
+        f"without network access, install Debian's package (sudo apt-get install dataset-fashion-mnist, "
+        f"which puts them in {SYSTEM_DIR}); or, to place the files by hand, download {names} from {urls} into {folder} "
+        f"(gzip'ed or not); or point ${ENV_VAR} or --data-dir at a folder holding them"
     )
 
 

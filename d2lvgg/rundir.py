@@ -28,20 +28,32 @@ PLOT = "curves"
 class RunDir:
     path: Path
 
-    @classmethod
-    def create(cls, path: str | Path, *, overwrite: bool = False) -> RunDir:
-        """Make a fresh run folder; refuse one that already holds files unless ``overwrite``."""
+    @staticmethod
+    def check_new(path: str | Path, *, overwrite: bool = False) -> Path:
+        """Refuse, touching nothing, a folder a new run cannot use: a file, another run, an unwritable place."""
         path = Path(path)
         if path.exists() and not path.is_dir():
             raise RunError(f"{path} is a file, not a run folder; choose another --out")
-        if path.is_dir() and any(path.iterdir()):
-            if not overwrite:
-                raise RunError(
-                    f"{path} already holds files; choose another --out, or pass --overwrite to replace that run"
-                )
+        if path.is_dir() and any(path.iterdir()) and not overwrite:
+            raise RunError(f"{path} already holds files; choose another --out, or pass --overwrite to replace that run")
+        existing = next(p for p in (path.absolute(), *path.absolute().parents) if p.exists())
+        if not existing.is_dir():
+            raise RunError(f"cannot create {path}: {existing} is a file; choose another --out")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise RunError(f"cannot create {path}: {existing} is not writable; choose another --out")
+        return path
+
+    @classmethod
+    def create(cls, path: str | Path, *, overwrite: bool = False) -> RunDir:
+        """Make a fresh run folder; refuse one that already holds files unless ``overwrite``."""
+        path = cls.check_new(path, overwrite=overwrite)
+        if path.is_dir():
             for name in (CONFIG, STEPS, EPOCHS, WEIGHTS, RESULT, CHECKPOINT, f"{PLOT}.png", f"{PLOT}.svg"):
                 (path / name).unlink(missing_ok=True)
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunError(f"cannot create {path}: {exc.strerror}; choose another --out") from None
         return cls(path)
 
     @classmethod

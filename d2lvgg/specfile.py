@@ -34,6 +34,10 @@ def load_spec(path: str | Path) -> VGGSpec:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError(f"cannot read spec file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); save the spec as UTF-8 JSON or TOML"
+        ) from None
     try:
         data: Any = json.loads(text) if suffix == ".json" else tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:

@@ -191,9 +191,13 @@ def sweep(
 ) -> tuple[list[CellOutcome], list[Path]]:
     """Run every cell of ``grid`` under ``out`` and write the comparison of all of them there."""
     from .compare import compare_runs
+    from .train import check_fits_fashion_mnist
 
     root = Path(out or Path("runs") / f"sweep-{grid.name}")
     cells = grid.cells()
+    for cell in cells:  # every cell's settings are checked before the first one trains
+        check_fits_fashion_mnist(cell.spec())
+        cell.config(data_dir)
     outcomes = []
     for i, cell in enumerate(cells, 1):
         say(f"[{i}/{len(cells)}] {cell.name}")

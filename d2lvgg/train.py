@@ -19,8 +19,8 @@ from . import ir, plot
 from .backends import get_backend
 from .checkpoint import Checkpoint, epoch_seed, load_checkpoint, save_checkpoint
 from .config import RECIPES, TrainConfig, learning_rate  # noqa: F401 - RECIPES: d2lvgg.train is where users look
-from .data import load_fashion_mnist
-from .errors import ConfigError, RunError, RunInterrupted
+from .data import CHANNELS, CLASS_NAMES, load_fashion_mnist
+from .errors import ConfigError, RunError, RunInterrupted, SpecError
 from .initializers import initial_weights
 from .pipeline import batches, num_batches
 from .progress import ProgressBar
@@ -87,6 +87,20 @@ def make_runner(network: ir.Sequential, config: TrainConfig) -> Any:
     return get_backend(config.backend).Runner(network, device=config.device, seed=config.seed, **options)
 
 
+def check_fits_fashion_mnist(spec: VGGSpec) -> None:
+    """Refuse, before any work, a network that cannot take Fashion-MNIST's images or labels."""
+    if spec.in_channels != CHANNELS:
+        raise SpecError(
+            f"{spec.name} takes {spec.in_channels}-channel images, but Fashion-MNIST's are greyscale "
+            f"({CHANNELS} channel): pass --in-channels {CHANNELS} (in a spec file: in_channels = {CHANNELS})"
+        )
+    if spec.num_classes < len(CLASS_NAMES):
+        raise SpecError(
+            f"{spec.name} has {spec.num_classes} outputs, but Fashion-MNIST has {len(CLASS_NAMES)} classes: "
+            f"pass --classes {len(CLASS_NAMES)} (in a spec file: num_classes = {len(CLASS_NAMES)})"
+        )
+
+
 def default_run_dir(spec: VGGSpec, backend: str) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     return Path("runs") / f"{spec.name}-{backend}-{stamp}"
@@ -103,6 +117,8 @@ def train(
 ) -> RunResult:
     """Train ``spec`` on Fashion-MNIST with ``config``; writes a run folder and returns the result."""
     config = config or TrainConfig()
+    check_fits_fashion_mnist(spec)
+    out = RunDir.check_new(out or default_run_dir(spec, config.backend), overwrite=overwrite)
     backend = get_backend(config.backend)
     load_fashion_mnist(config.data_dir)  # fail on missing or damaged data before making a run folder
     network = ir.lower(spec)
@@ -110,7 +126,7 @@ def train(
     if config.init != "framework":
         runner.load_state(initial_weights(network, config.init, config.seed))
     runner.set_optimizer(config.lr, config.momentum, config.weight_decay)
-    run = RunDir.create(out or default_run_dir(spec, config.backend), overwrite=overwrite)
+    run = RunDir.create(out, overwrite=overwrite)
     run.write_json(CONFIG, _config_record(spec, config, backend, runner))
     return _fit(spec, config, run, runner, _Progress(), progress=progress, echo=echo)
 
@@ -175,7 +191,7 @@ def _fit(
             runner.set_lr(learning_rate(config, epoch))
             order = epoch_batches(feed, train_x, train_y, batch_size=config.batch_size, size=spec.input_size,
                                   shuffle=True, seed=config.seed, epoch=epoch)  # fmt: skip
-            estimate = (lambda seconds, steps: say(_estimate_line(seconds, steps, spec, config, runner))) if (
+            estimate = (lambda seconds, steps: say(_estimate_line(seconds, steps, spec, config, runner, first))) if (
                 epoch == first) else None  # fmt: skip
             rows, loss_sum, correct, seen = _train_epoch(runner, order, epoch, per_epoch, point_every, done, bar, run,
                                                          config, estimate)  # fmt: skip
@@ -293,11 +309,13 @@ CPU_SUGGESTIONS = (
 )
 
 
-def _estimate_line(seconds: float, steps: int, spec: VGGSpec, config: TrainConfig, runner: Any) -> str:
-    """Expected time per epoch and for the run, from the steps measured so far; CPU advice at 224 px."""
+def _estimate_line(seconds: float, steps: int, spec: VGGSpec, config: TrainConfig, runner: Any, done: int) -> str:
+    """Expected time per epoch and for the ``config.epochs - done`` epochs left; CPU advice at 224 px."""
+    left = config.epochs - done
+    still = " still to run" if done else ""
     line = (f"estimate from {steps} steps: about {_duration(seconds)} per epoch, "
-            f"{_duration(seconds * config.epochs)} for {config.epochs} epochs (plus evaluation)")  # fmt: skip
-    if runner.device_label.startswith("cpu") and spec.input_size >= 224 and seconds * config.epochs > LAB_SECONDS:
+            f"{_duration(seconds * left)} for {left} epochs{still} (plus evaluation)")  # fmt: skip
+    if runner.device_label.startswith("cpu") and spec.input_size >= 224 and seconds * left > LAB_SECONDS:
         line += "\non a CPU at 224 px this is slow; configurations that fit a class:\n  " + "\n  ".join(CPU_SUGGESTIONS)
     return line
 
@@ -344,6 +362,7 @@ def evaluate_run(
     config = replace(
         config, backend=backend or config.backend, device=device or config.device, data_dir=data_dir or config.data_dir
     )
+    check_fits_fashion_mnist(spec)
     network = ir.lower(spec)
     arrays = load_weights(run.file(WEIGHTS))
     check_compatible(arrays, network, str(run.file(WEIGHTS)))

@@ -7,6 +7,7 @@ import hashlib
 import json
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -108,7 +109,8 @@ def test_damaged_dataset_files(tmp_path, capsys, monkeypatch, name, damage, patt
 def test_a_data_dir_without_the_files_lists_them(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     argv = [*TRAIN, "--data-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "r")]
-    one_line_error(capsys, argv, "train-images-idx3-ubyte")
+    err = one_line_error(capsys, argv, "train-images-idx3-ubyte")
+    assert "apt-get install dataset-fashion-mnist" in err and "--data-dir" in err  # every way to get the data
 
 
 @needs_data
@@ -135,3 +137,74 @@ def test_weights_of_another_architecture_are_refused_by_evaluate(tmp_path, capsy
     one_line_error(capsys, ["evaluate", str(out)], r"tensor '0\.0\.weight' has shape \(8, 1, 3, 3\)")
     config = json.loads((out / "config.json").read_text())
     assert config["spec"]["head"] == [64]  # the run folder itself is untouched
+
+
+UNREADABLE_SPEC_FILES = [
+    ("binary.json", bytes(range(256)), r"is not UTF-8 text \(invalid start byte at byte 128\)"),
+    ("latin1.toml", 'name = "caf\xe9"\nconv_arch = [[1, 64]]\n'.encode("latin-1"), "is not UTF-8 text"),
+    ("utf16.json", '{"conv_arch": [[1, 64]]}'.encode("utf-16"), "is not UTF-8 text"),
+]
+
+
+@pytest.mark.parametrize(("name", "raw", "pattern"), UNREADABLE_SPEC_FILES)
+@pytest.mark.parametrize("command", ["summary", "train"])
+def test_unreadable_spec_files(tmp_path, capsys, name, raw, pattern, command):
+    path = tmp_path / name
+    path.write_bytes(raw)
+    argv = (
+        ["summary", str(path)] if command == "summary" else [*TRAIN, "--arch", str(path), "--out", str(tmp_path / "r")]
+    )
+    assert str(path) in one_line_error(capsys, argv, pattern)
+    assert not (tmp_path / "r").exists()
+
+
+SMALL = ["--arch", "d2l_vgg11", "--ratio", "16", "--head", "64", "--resize", "32"]
+# Each valid alone, wrong for Fashion-MNIST's 1-channel images and 10 labels or the data pipeline.
+MISFITS = [
+    (["--in-channels", "3"], r"takes 3-channel images, but Fashion-MNIST's are greyscale .*--in-channels 1"),
+    (["--classes", "5"], r"has 5 outputs, but Fashion-MNIST has 10 classes: pass --classes 10"),
+    (["--resize", "0"], "input_size must be at least 1, got 0"),
+    (["--resize", "16"], r"input_size 16 is too small.*use input_size >= 32"),
+    (["--seed", "-1"], "seed must be a whole number >= 0"),
+]
+
+
+@pytest.mark.parametrize(("extra", "pattern"), MISFITS)
+def test_misfits_are_refused_before_a_run_folder_is_made(tmp_path, capsys, extra, pattern):
+    one_line_error(capsys, [*TRAIN, *SMALL, *extra, "--out", str(tmp_path / "r")], pattern)
+    assert not (tmp_path / "r").exists()
+
+
+def test_the_papers_imagenet_network_is_refused_with_the_flag_that_fits_it(tmp_path, capsys):
+    one_line_error(capsys, [*TRAIN, "--arch", "vgg11", "--out", str(tmp_path / "r")], "pass --in-channels 1")
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_refused_run_leaves_an_existing_run_folder_untouched(tmp_path, capsys):
+    run = tmp_path / "earlier-run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    argv = [*TRAIN, *SMALL, "--classes", "5", "--out", str(run), "--overwrite"]
+    one_line_error(capsys, argv, "Fashion-MNIST has 10 classes")
+    assert [p.name for p in run.iterdir()] == ["config.json"] and (run / "config.json").read_text() == "{}"
+
+
+def test_a_destination_under_a_file_is_refused_before_any_work(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    one_line_error(capsys, [*TRAIN, *SMALL, "--out", str(tmp_path / "notes.txt" / "run")], r"notes\.txt is a file")
+    one_line_error(capsys, ["draw", "d2l_vgg11", "--out", str(tmp_path / "notes.txt" / "net")], "Not a directory")
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, where no folder can be made")
+@needs_data
+@pytest.mark.torch
+def test_a_folder_the_system_will_not_create_is_one_line(capsys):
+    one_line_error(capsys, [*TRAIN, *SMALL, "--out", "/proc/d2lvgg-run"], "cannot create /proc/d2lvgg-run")
+
+
+def test_a_sweep_checks_every_cell_before_training_any(tmp_path, capsys):
+    grid = tmp_path / "grid.toml"
+    grid.write_text('[base]\nepochs = 1\nresize = 32\nratio = 16\n\n[axes]\narch = ["d2l_vgg11", "vgg11"]\n')
+    one_line_error(capsys, ["sweep", str(grid), "--out", str(tmp_path / "s")], "vgg11_r16 takes 3-channel images")
+    assert not (tmp_path / "s").exists()

@@ -98,12 +98,23 @@ def test_a_long_cpu_run_at_224_gets_configurations_that_fit_a_class():
 
     cpu, gpu = SimpleNamespace(device_label="cpu"), SimpleNamespace(device_label="cuda:0")
     config, at224 = TrainConfig(epochs=10), preset("d2l_vgg11_small")
-    line = _estimate_line(3120.0, 9, at224, config, cpu)
-    assert line.startswith("estimate from 9 steps: about 52 min per epoch, 8.7 h for 10 epochs")
+    line = _estimate_line(3120.0, 9, at224, config, cpu, 0)
+    assert line.startswith("estimate from 9 steps: about 52 min per epoch, 8.7 h for 10 epochs (plus")
     assert "--ratio 16 --head 256,256 --resize 32" in line and "d2lvgg sweep --list" in line
-    assert "this is slow" not in _estimate_line(3120.0, 9, at224, config, gpu)
-    assert "this is slow" not in _estimate_line(60.0, 9, at224, config, cpu)  # 10 minutes: it fits
-    assert "this is slow" not in _estimate_line(3120.0, 9, at224.with_options(input_size=96), config, cpu)
+    assert "this is slow" not in _estimate_line(3120.0, 9, at224, config, gpu, 0)
+    assert "this is slow" not in _estimate_line(60.0, 9, at224, config, cpu, 0)  # 10 minutes: it fits
+    assert "this is slow" not in _estimate_line(3120.0, 9, at224.with_options(input_size=96), config, cpu, 0)
+
+
+def test_a_resumed_runs_estimate_counts_only_the_epochs_left():
+    from types import SimpleNamespace
+
+    from d2lvgg.train import _estimate_line
+
+    line = _estimate_line(
+        60.0, 9, preset("d2l_vgg11_small"), TrainConfig(epochs=10), SimpleNamespace(device_label="cpu"), 7
+    )
+    assert line.startswith("estimate from 9 steps: about 60 s per epoch, 3 min for 3 epochs still to run")
 
 
 @pytest.mark.slow
