@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .config import RECIPES
+from .config import AUTO_RECIPE, RECIPES, auto_recipe
 from .errors import ConfigError, D2LVGGError, RunInterrupted
 
 
@@ -96,11 +96,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         resume(args.resume, progress=sys.stderr.isatty())
         return 0
-    recipe = RECIPES[args.recipe]
+    recipe_name = _recipe_for(args)
+    recipe = RECIPES[recipe_name]
     overrides = arch_overrides(args) | {"input_size": recipe["resize"] if args.resize is None else args.resize}
     spec = resolve_spec(args.arch or recipe.get("arch", "d2l_vgg11_small"), **overrides)
     config = TrainConfig.from_recipe(
-        args.recipe,
+        recipe_name,
         backend=args.backend,
         epochs=args.epochs,
         lr=args.lr,
@@ -119,6 +120,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     train(spec, config, out=args.out, overwrite=args.overwrite, progress=sys.stderr.isatty())
     return 0
+
+
+def _recipe_for(args: argparse.Namespace) -> str:
+    """``--recipe auto`` without ``--arch``: the book's run on a GPU or Ascend card, the CPU-sized one on a CPU."""
+    if args.recipe != AUTO_RECIPE:
+        return args.recipe
+    if args.arch:
+        return "d2l-zh"
+    from .backends import get_backend
+
+    name = auto_recipe(get_backend(args.backend).has_accelerator(args.device))
+    if name == "d2l-cpu":
+        print(
+            "no GPU or Ascend card here: the book's recipe on the CPU-sized network (--recipe d2l-cpu: "
+            "d2l_vgg11_cpu at 32 px); for the book's full run at 224 px pass --recipe d2l-zh"
+        )
+    return name
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -260,9 +278,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_arch_options(p, input_size=False)
     p.add_argument(
         "--recipe",
-        default="d2l-zh",
-        choices=tuple(RECIPES),
-        help="d2l-zh: lr 0.05; d2l-en: lr 0.01; cpu-lab: d2l_vgg11_lab with momentum and a cosine schedule, 32 px",
+        default=AUTO_RECIPE,
+        choices=(AUTO_RECIPE, *RECIPES),
+        help="auto (default): d2l-zh, or d2l-cpu when no --arch is given and there is no GPU; d2l-zh: lr 0.05, "
+        "224 px; d2l-en: lr 0.01; d2l-cpu: d2l-zh on d2l_vgg11_cpu at 32 px; cpu-lab: d2l_vgg11_lab with "
+        "momentum and a cosine schedule, 32 px",
     )
     p.add_argument("--momentum", type=float, help="SGD momentum (default: the recipe's; the book's is 0)")
     p.add_argument("--weight-decay", type=float, help="L2 weight decay (default: the recipe's; the book's is 0)")

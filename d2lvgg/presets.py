@@ -68,6 +68,10 @@ def _table() -> dict[str, tuple[str, dict[str, Any]]]:
             "input_size": 32,
         },
     )
+    table["d2l_vgg11_cpu"] = (
+        "the CPU-sized network: d2l_vgg11 with channels / 8, a 256-wide head, 32 px (minutes on 2 cores)",
+        {"conv_arch": tuple((n, c // 8) for n, c in _D2L_ARCH), "head": (256, 256), "input_size": 32},
+    )
     table["alexnet"] = ("the companion chapter's AlexNet for Fashion-MNIST (exercise 2)", {"conv_arch": _ALEXNET_ARCH})
     return table
 

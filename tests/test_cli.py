@@ -10,6 +10,7 @@ import pytest
 
 from d2lvgg import load_spec, preset
 from d2lvgg.cli import main
+from d2lvgg.data import SYSTEM_DIR
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -124,3 +125,25 @@ def test_console_entry_point_runs_as_a_module():
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["total_params"] == 132_863_336
+
+
+@pytest.mark.torch
+@pytest.mark.skipif(not SYSTEM_DIR.is_dir(), reason=f"real Fashion-MNIST not installed at {SYSTEM_DIR}")
+def test_train_without_arguments_picks_the_cpu_sized_run_on_a_cpu(tmp_path, capsys):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available() or torch.backends.mps.is_available():
+        pytest.skip("this machine has a GPU, where the default is the book's full run")
+    out = tmp_path / "run"
+    assert main(["train", "--epochs", "1", "--train-limit", "256", "--test-limit", "256", "--out", str(out)]) == 0
+    assert "for the book's full run at 224 px pass --recipe d2l-zh" in capsys.readouterr().out
+    record = json.loads((out / "config.json").read_text())
+    assert record["train"]["recipe"] == "d2l-cpu" and record["train"]["lr"] == 0.05
+    assert record["train"]["batch_size"] == 128 and record["train"]["momentum"] == 0.0
+    assert record["spec"]["name"] == "d2l_vgg11_cpu" and record["spec"]["input_size"] == 32
+
+
+def test_an_explicit_architecture_keeps_the_books_recipe():
+    from d2lvgg.cli import _recipe_for, build_parser
+
+    args = build_parser().parse_args(["train", "--arch", "d2l_vgg11_small"])
+    assert args.recipe == "auto" and _recipe_for(args) == "d2l-zh"

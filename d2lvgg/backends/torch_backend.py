@@ -70,6 +70,11 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
+def has_accelerator(name: str = "auto") -> bool:
+    """Whether ``name`` resolves to a GPU (CUDA or Apple's MPS) rather than the CPU."""
+    return resolve_device(name).type != "cpu"
+
+
 def device_label(device: torch.device) -> str:
     """The textbook's spelling: ``cuda:0``, ``cpu``."""
     if device.type == "cuda":
