@@ -155,8 +155,9 @@ def configure(device: str = "auto", mode: str = "graph") -> str:
 def _size_thread_pools() -> None:
     """One kernel thread per core this process may use, and one dispatch thread.
 
-    MindSpore's defaults (25 kernel threads, 5 dispatchers) spin-wait on far more threads than a
-    small machine has cores: slower alone, and ten times slower beside another busy process.
+    MindSpore's defaults (25 kernel threads, 5 dispatchers) are sized for a server; on a small
+    machine its spin-waiting threads outnumber the cores (docs/speed.md). Each setting can be made
+    once per process: one made before (by the user) is kept.
     """
     from mindspore._c_expression import RuntimeConf
 
