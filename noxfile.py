@@ -1,15 +1,21 @@
-"""nox sessions: lint, the framework-free tests, one test session per backend, parity, and the docs."""
+"""nox sessions: lint, the framework-free tests on every Python, the package, one session per backend, parity, docs."""
 
 from __future__ import annotations
 
 import functools
 import os
 import shutil
+from pathlib import Path
 
 import nox
 
-nox.options.sessions = ["lint", "tests", "tests-torch", "tests-mindspore", "parity", "docs"]
+nox.options.sessions = ["lint", "tests", "package", "tests-torch", "tests-mindspore", "parity", "docs"]
 nox.options.reuse_existing_virtualenvs = True
+
+# The framework-free suite runs on every supported Python; the framework sessions on 3.11, where the
+# pinned CPU build of PyTorch lies on the build machines (MindSpore 2.10 supports 3.10 to 3.12).
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+FRAMEWORK_PYTHON = "3.11"
 
 CONSTRAINTS = ("-c", ".ci/constraints.txt")
 
@@ -43,35 +49,53 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", "d2lvgg", "tests", "benchmarks", "noxfile.py")
 
 
-@discarding_session()
+@discarding_session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """The spec, analysis, data and CLI tests: no deep-learning framework installed."""
     session.install("-e", ".[dev]", *CONSTRAINTS)
     session.run("pytest", "-m", "not torch and not mindspore and not parity", *session.posargs)
 
 
-@discarding_session(name="tests-torch")
+@discarding_session(python=FRAMEWORK_PYTHON)
+def package(session: nox.Session) -> None:
+    """Build the sdist and the wheel, then install each (not editable) and use it from outside the checkout."""
+    session.install("build")
+    dist = Path(session.create_tmp()) / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    session.run("python", "-m", "build", "--outdir", str(dist))
+    # The shipped grids are package data: a wheel without them would pass an import check alone.
+    check = "import d2lvgg, d2lvgg.sweep as s; assert 'backends-cpu' in s.shipped_grids(); print(d2lvgg.__file__)"
+    for archive in ("*.whl", "*.tar.gz"):
+        (built,) = dist.glob(archive)
+        session.install(str(built))
+        with session.chdir(session.create_tmp()):  # away from the checkout, so the installed copy is used
+            session.run("python", "-c", check)
+            session.run("d2lvgg", "summary", "d2l_vgg11", "--format", "markdown")
+        session.run("python", "-m", "pip", "uninstall", "-y", "d2lvgg")
+
+
+@discarding_session(name="tests-torch", python=FRAMEWORK_PYTHON)
 def tests_torch(session: nox.Session) -> None:
     """The PyTorch backend's tests, real Fashion-MNIST training included (CPU build pinned)."""
     session.install("-e", ".[dev,torch]", *CONSTRAINTS)
     session.run("pytest", "-m", "torch", *session.posargs)
 
 
-@discarding_session(name="tests-mindspore")
+@discarding_session(name="tests-mindspore", python=FRAMEWORK_PYTHON)
 def tests_mindspore(session: nox.Session) -> None:
     """The MindSpore backend's tests, graph and PyNative modes and real training included (CPU)."""
     session.install("-e", ".[dev,mindspore]", *CONSTRAINTS)
     session.run("pytest", "-m", "mindspore", *session.posargs, env={"GLOG_v": "3"})
 
 
-@discarding_session()
+@discarding_session(python=FRAMEWORK_PYTHON)
 def parity(session: nox.Session) -> None:
     """Both backends installed side by side: shapes, parameters, logits, one step, training."""
     session.install("-e", ".[dev,torch,mindspore]", *CONSTRAINTS)
     session.run("pytest", "-m", "parity", *session.posargs, env={"GLOG_v": "3"})
 
 
-@discarding_session()
+@discarding_session(python=FRAMEWORK_PYTHON)
 def docs(session: nox.Session) -> None:
     """The Sphinx site: every notebook and code cell executed, every tabbed snippet doctested, warnings fail."""
     session.install("-e", ".[docs,torch,mindspore]", *CONSTRAINTS)
