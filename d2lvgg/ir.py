@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .errors import SpecError
-
 if TYPE_CHECKING:
     from .spec import VGGSpec
 
@@ -178,44 +176,14 @@ def lower_features(spec: VGGSpec, in_shape: Shape | None = None) -> tuple[Sequen
         layers.append(MaxPool2d(block.pool_size, block.pool_stride))
         blocks.append(Sequential(tuple(layers)))
     features = Sequential(tuple(blocks))
-    return features, _checked_shape(features, shape)
+    return features, _output_shape(features, shape)
 
 
-def _checked_shape(features: Sequential, shape: Shape) -> Shape:
-    for block_index, block in enumerate(features.children):
+def _output_shape(features: Sequential, shape: Shape) -> Shape:
+    for block in features.children:
         for layer in block.children:
             shape = layer.output_shape(shape)
-            if min(shape) < 1:
-                raise _TooSmall(block_index)
     return shape
-
-
-class _TooSmall(Exception):
-    """Internal: the feature map vanished inside block ``args[0]``."""
-
-
-def smallest_input_size(spec: VGGSpec) -> int | None:
-    """The smallest square input that survives every block of ``spec`` (None if none <= 4096)."""
-    for size in range(1, 4097):
-        try:
-            lower_features(spec, (spec.in_channels, size, size))
-        except _TooSmall:
-            continue
-        return size
-    return None
-
-
-def check_input_size(spec: VGGSpec) -> None:
-    """Raise a SpecError, naming the smallest size that works, if the input is too small."""
-    try:
-        lower_features(spec)
-    except _TooSmall as exc:
-        smallest = smallest_input_size(spec)
-        hint = f"use input_size >= {smallest}" if smallest else "no input size up to 4096 works"
-        raise SpecError(
-            f"input_size {spec.input_size} is too small: the feature map vanishes in block "
-            f"{exc.args[0] + 1} of {len(spec.blocks)}; {hint}"
-        ) from None
 
 
 def lower(spec: VGGSpec) -> Sequential:

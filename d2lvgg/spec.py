@@ -79,6 +79,13 @@ class Block:
 BlockLike = tuple[int, int] | Block
 
 
+def _windows(block: Block) -> list[tuple[int, int, int]]:
+    """(kernel, stride, padding) of each layer of ``block`` that changes the map's size, in order."""
+    return [(c.kernel_size, c.stride, c.resolved_padding) for c in block.convs] + [
+        (block.pool_size, block.pool_stride, 0)
+    ]
+
+
 @dataclass(frozen=True)
 class VGGSpec:
     """A VGG network as data; ``conv_arch`` takes the textbook's tuples verbatim.
@@ -119,10 +126,7 @@ class VGGSpec:
             raise SpecError(f"name must be a non-empty string, got {self.name!r}")
         if self.kernel_sizes is not None:
             object.__setattr__(self, "kernel_sizes", self._normalise_kernels(self.kernel_sizes))
-        # The IR checks that the input survives every pooling; imported here to avoid a cycle.
-        from .ir import check_input_size
-
-        check_input_size(self)
+        self._check_input_size()
 
     def _normalise_kernels(self, kernel_sizes: Any) -> tuple[tuple[int, ...], ...]:
         if not isinstance(kernel_sizes, (list, tuple)) or len(kernel_sizes) != len(self.conv_arch):
@@ -154,6 +158,30 @@ class VGGSpec:
             kernels = self.kernel_sizes[i] if self.kernel_sizes else (3,) * num_convs
             expanded.append(Block(tuple(Conv(channels, k) for k in kernels)))
         return tuple(expanded)
+
+    @property
+    def smallest_input_size(self) -> int:
+        """The smallest square input whose feature map survives every block, by arithmetic alone.
+
+        Walking back from a 1x1 map at the end, each layer needs ``(out - 1) * stride + kernel -
+        2 * padding`` pixels (and at least one).
+        """
+        size = 1
+        for window in reversed([w for block in self.blocks for w in _windows(block)]):
+            kernel, stride, padding = window
+            size = max(1, (size - 1) * stride + kernel - 2 * padding)
+        return size
+
+    def _check_input_size(self) -> None:
+        size = self.input_size
+        for index, block in enumerate(self.blocks):
+            for kernel, stride, padding in _windows(block):
+                size = (size + 2 * padding - kernel) // stride + 1
+                if size < 1:
+                    raise SpecError(
+                        f"input_size {self.input_size} is too small: the feature map vanishes in block "
+                        f"{index + 1} of {len(self.blocks)}; use input_size >= {self.smallest_input_size}"
+                    )
 
     @property
     def num_convs(self) -> int:

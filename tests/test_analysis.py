@@ -7,7 +7,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from d2lvgg import VGGSpec, preset, summarize
-from d2lvgg.ir import smallest_input_size
 
 D2L_ROWS = [
     ("Block", (1, 64, 112, 112)),
@@ -123,7 +122,7 @@ def _conv_pairs():
 )
 def test_random_valid_specs_have_consistent_shapes_and_counts(arch, head, channels, classes, extra, batch_norm, bias):
     probe = VGGSpec(conv_arch=arch, head=head, in_channels=channels, num_classes=classes, input_size=4096)
-    size = smallest_input_size(probe) + extra
+    size = probe.smallest_input_size + extra
     assert size == 2 ** len(arch) + extra  # each 2x2/2 pool halves, so 2^blocks is the smallest input
     spec = probe.with_options(input_size=size, batch_norm=batch_norm, conv_bias=bias)
     summary = summarize(spec)

@@ -10,7 +10,6 @@ import pytest
 from d2lvgg import preset, preset_names
 from d2lvgg.cli import main
 from d2lvgg.data import SYSTEM_DIR
-from d2lvgg.ir import smallest_input_size
 from d2lvgg.parity import check_backward, check_forward, check_parameters, check_shapes, run_parity
 from d2lvgg.train import TrainConfig, evaluate_run, train
 
@@ -21,7 +20,7 @@ TINY = preset("d2l_vgg11").scaled(16).with_options(head=(256, 256), input_size=3
 
 def _small(name: str):
     spec = preset(name)
-    return spec.with_options(input_size=smallest_input_size(spec))
+    return spec.with_options(input_size=spec.smallest_input_size)
 
 
 @pytest.mark.parametrize("name", preset_names())
@@ -42,7 +41,7 @@ def test_one_sgd_step_gives_the_same_weights(name):
     # 64 px, not 32: with batch norm over 2x2 maps one float32 step is ill-conditioned
     # (PyTorch float32 against float64 differs by 9%), so no two implementations can agree there.
     spec = preset(name)
-    check = check_backward(spec.with_options(input_size=max(64, smallest_input_size(spec))))
+    check = check_backward(spec.with_options(input_size=max(64, spec.smallest_input_size)))
     assert check.passed, check.measured
     assert check.details["max_update"] > 1e-4  # the step really moved the weights
 

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from d2lvgg import Block, Conv, PresetError, SpecError, VGGSpec, dumps_spec, load_spec, preset, preset_names, save_spec
+from d2lvgg.ir import lower_features
 from d2lvgg.specfile import resolve_spec
 
 CONV_ARCH = ((1, 64), (1, 128), (2, 256), (2, 512), (2, 512))
@@ -180,3 +181,32 @@ def test_malformed_spec_files_name_the_file_and_the_problem(tmp_path, suffix, te
 def test_missing_spec_file_is_a_spec_error(tmp_path):
     with pytest.raises(SpecError, match="cannot read spec file"):
         load_spec(tmp_path / "nope.toml")
+
+
+def _survives(spec: VGGSpec, size: int) -> bool:
+    """Brute force: lower the network at ``size`` and look for a vanished feature map."""
+    features, _ = lower_features(spec, (spec.in_channels, size, size))
+    shape = (spec.in_channels, size, size)
+    for block in features.children:
+        for layer in block.children:
+            shape = layer.output_shape(shape)
+            if min(shape) < 1:
+                return False
+    return True
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_the_smallest_input_size_is_computed_without_lowering_and_is_exact(name):
+    spec = preset(name)
+    smallest = spec.smallest_input_size
+    assert _survives(spec, smallest) and not _survives(spec, smallest - 1)
+    spec.with_options(input_size=smallest)  # valid
+    with pytest.raises(SpecError, match=f"use input_size >= {smallest}"):
+        spec.with_options(input_size=smallest - 1)
+
+
+def test_a_deep_spec_names_its_smallest_size_even_past_4096():
+    spec = VGGSpec(conv_arch=((1, 8),) * 13, head=(16,), input_size=8192)
+    assert spec.smallest_input_size == 8192
+    with pytest.raises(SpecError, match="vanishes in block 13 of 13; use input_size >= 8192"):
+        spec.with_options(input_size=8191)
