@@ -18,9 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-from d2lvgg.analysis import summarize
-from d2lvgg.bench import BenchConfig, machine, run_bench
-from d2lvgg.specfile import resolve_spec
+from d2lvgg.model.analysis import summarize
+from d2lvgg.model.specfile import resolve_spec
+from d2lvgg.tools.bench import BenchConfig, machine, run_bench
 
 # name -> (architecture, reshaping, batch size, measured steps or None for one whole epoch, repetitions).
 # The reduced network (at the CI's batch 64 and the book's 128) is timed over whole epochs, as a

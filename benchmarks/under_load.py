@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from d2lvgg.bench import machine
+from d2lvgg.tools.bench import machine
 
 RUN = ["--arch", "d2l_vgg11", "--ratio", "16", "--head", "256,256", "--resize", "32", "--batch-size", "64"]
 RUN += ["--device", "cpu", "--epochs", "1", "--train-limit", "12800", "--test-limit", "1000"]

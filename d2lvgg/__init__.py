@@ -3,7 +3,6 @@
 Importing the package loads no deep-learning framework; backends are imported on demand.
 """
 
-from .analysis import LayerInfo, Summary, summarize
 from .backends import build
 from .errors import (
     BackendError,
@@ -16,9 +15,10 @@ from .errors import (
     RunInterrupted,
     SpecError,
 )
-from .presets import preset, preset_names
-from .spec import Block, Conv, VGGSpec
-from .specfile import dumps_spec, load_spec, resolve_spec, save_spec
+from .model.analysis import LayerInfo, Summary, summarize
+from .model.presets import preset, preset_names
+from .model.spec import Block, Conv, VGGSpec
+from .model.specfile import dumps_spec, load_spec, resolve_spec, save_spec
 
 __version__ = "0.1.0"
 

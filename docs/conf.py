@@ -40,8 +40,8 @@ html_title = "d2lvgg: VGG from Dive into Deep Learning, in PyTorch and MindSpore
 
 def _draw_networks() -> None:
     """The network drawings the pages show, generated from the presets on every build."""
-    from d2lvgg.drawing import save_drawing
-    from d2lvgg.presets import preset
+    from d2lvgg.model.presets import preset
+    from d2lvgg.tools.drawing import save_drawing
 
     out = Path(__file__).parent / "_generated"
     out.mkdir(exist_ok=True)

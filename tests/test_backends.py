@@ -6,7 +6,7 @@ import pytest
 
 from d2lvgg import preset, preset_names, summarize
 from d2lvgg.backends import get_backend
-from d2lvgg.ir import lower, tensor_shapes
+from d2lvgg.model.ir import lower, tensor_shapes
 
 BACKENDS = [pytest.param("torch", marks=pytest.mark.torch), pytest.param("mindspore", marks=pytest.mark.mindspore)]
 

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from d2lvgg import BackendError, data, preset
+from d2lvgg import BackendError, preset
 from d2lvgg.backends import MODULES, get_backend
-from d2lvgg.cli import main
-from d2lvgg.data import SYSTEM_DIR
-from d2lvgg.weights import save_weights
+from d2lvgg.data import fashion_mnist as data
+from d2lvgg.data.fashion_mnist import SYSTEM_DIR
+from d2lvgg.tools.cli import main
+from d2lvgg.training.weights import save_weights
 
 TRAIN = ["train", "--device", "cpu", "--epochs", "1", "--train-limit", "128", "--test-limit", "128"]
 
@@ -139,8 +140,8 @@ def test_weights_of_another_architecture_are_refused_by_evaluate(tmp_path, capsy
     argv = [*TRAIN, "--arch", "d2l_vgg11", "--ratio", "16", "--head", "64", "--resize", "32", "--out", str(out)]
     assert main(argv) == 0
     capsys.readouterr()
-    from d2lvgg.initializers import initial_weights
-    from d2lvgg.ir import lower
+    from d2lvgg.model.initializers import initial_weights
+    from d2lvgg.model.ir import lower
 
     other = preset("d2l_vgg11").scaled(8).with_options(head=(64,), input_size=32)
     save_weights(initial_weights(lower(other), "xavier", 0), out / "weights.npz")

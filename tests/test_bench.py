@@ -8,10 +8,10 @@ import re
 import pytest
 
 from d2lvgg import ConfigError
-from d2lvgg.bench import BenchConfig, _steps_and_time, measure, run_bench
-from d2lvgg.cli import main
-from d2lvgg.data import SYSTEM_DIR
-from d2lvgg.specfile import resolve_spec
+from d2lvgg.data.fashion_mnist import SYSTEM_DIR
+from d2lvgg.model.specfile import resolve_spec
+from d2lvgg.tools.bench import BenchConfig, _steps_and_time, measure, run_bench
+from d2lvgg.tools.cli import main
 
 pytestmark = [
     pytest.mark.torch,

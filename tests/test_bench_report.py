@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from d2lvgg.bench import provenance, speed_table
+from d2lvgg.tools.bench import provenance, speed_table
 
 ROOT = Path(__file__).resolve().parents[1]
 SUMMARY = json.loads((ROOT / "docs/results/bench/summary-cpu.json").read_text())

@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from d2lvgg import load_spec, preset
-from d2lvgg.cli import main
-from d2lvgg.data import SYSTEM_DIR
+from d2lvgg.data.fashion_mnist import SYSTEM_DIR
+from d2lvgg.tools.cli import main
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -108,7 +108,7 @@ def test_bad_input_is_one_line_on_stderr_and_exit_2(capsys, argv, message):
 def test_import_and_summary_load_no_framework():
     script = (
         "import sys, d2lvgg\n"
-        "from d2lvgg.cli import main\n"
+        "from d2lvgg.tools.cli import main\n"
         "main(['summary', 'd2l_vgg11', 'alexnet'])\n"
         "main(['presets'])\n"
         "loaded = sorted(m for m in ('torch', 'mindspore') if m in sys.modules)\n"
@@ -143,7 +143,7 @@ def test_train_without_arguments_picks_the_cpu_sized_run_on_a_cpu(tmp_path, caps
 
 
 def test_an_explicit_architecture_keeps_the_books_recipe():
-    from d2lvgg.cli import _recipe_for, build_parser
+    from d2lvgg.tools.cli import _recipe_for, build_parser
 
     args = build_parser().parse_args(["train", "--arch", "d2l_vgg11_small"])
     assert args.recipe == "auto" and _recipe_for(args) == "d2l-zh"

@@ -7,10 +7,10 @@ import json
 import pytest
 
 from d2lvgg import RunError, preset
-from d2lvgg.cli import main
-from d2lvgg.compare import compare_runs
-from d2lvgg.data import SYSTEM_DIR
-from d2lvgg.train import TrainConfig, train
+from d2lvgg.data.fashion_mnist import SYSTEM_DIR
+from d2lvgg.tools.cli import main
+from d2lvgg.tools.compare import compare_runs
+from d2lvgg.training.loop import TrainConfig, train
 
 pytestmark = [
     pytest.mark.torch,

@@ -1,4 +1,4 @@
-"""Tests for d2lvgg.data: IDX decoding, locating, downloading, resizing, batching."""
+"""Tests for d2lvgg.data.fashion_mnist: IDX decoding, locating, downloading, resizing, batching."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from d2lvgg import data
+from d2lvgg.data import fashion_mnist as data
 from d2lvgg.errors import DataError
 
 REAL_DIR = Path("/usr/share/datasets/fashion-mnist")

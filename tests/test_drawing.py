@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from d2lvgg import preset
-from d2lvgg.cli import main
-from d2lvgg.drawing import draw_network
-from d2lvgg.specfile import resolve_spec
+from d2lvgg.model.specfile import resolve_spec
+from d2lvgg.tools.cli import main
+from d2lvgg.tools.drawing import draw_network
 
 
 def _texts(spec) -> list[str]:

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from d2lvgg import preset
-from d2lvgg.cli import main
-from d2lvgg.data import SYSTEM_DIR, load_fashion_mnist
-from d2lvgg.ir import lower
-from d2lvgg.pipeline import batches
-from d2lvgg.train import TrainConfig, train
+from d2lvgg.data.fashion_mnist import SYSTEM_DIR, load_fashion_mnist
+from d2lvgg.data.pipeline import batches
+from d2lvgg.model.ir import lower
+from d2lvgg.tools.cli import main
+from d2lvgg.training.loop import TrainConfig, train
 
 pytestmark = [
     pytest.mark.torch,
@@ -32,7 +32,7 @@ def data():
 def test_device_batches_are_the_numpy_pipelines_batches(data, size):
     import torch
 
-    from d2lvgg.backends.torch_backend import Runner
+    from d2lvgg.backends.torch.backend import Runner
 
     runner = Runner(lower(TINY), device="cpu", device_data=True, channels_last=True)
     images, labels = data.train_images[:300], data.train_labels[:300]
@@ -49,7 +49,7 @@ def test_device_batches_are_the_numpy_pipelines_batches(data, size):
 def test_metrics_stay_on_the_device_until_fetched(data):
     import torch
 
-    from d2lvgg.backends.torch_backend import Runner
+    from d2lvgg.backends.torch.backend import Runner
 
     runner = Runner(lower(TINY), device="cpu", device_data=True)
     runner.set_optimizer(0.05)
@@ -94,7 +94,7 @@ def test_a_time_estimate_is_printed_before_the_first_epoch_ends(tmp_path, capsys
 def test_a_long_cpu_run_at_224_gets_configurations_that_fit_a_class():
     from types import SimpleNamespace
 
-    from d2lvgg.train import _estimate_line
+    from d2lvgg.training.loop import _estimate_line
 
     cpu, gpu = SimpleNamespace(device_label="cpu"), SimpleNamespace(device_label="cuda:0")
     config, at224 = TrainConfig(epochs=10), preset("d2l_vgg11_small")
@@ -109,7 +109,7 @@ def test_a_long_cpu_run_at_224_gets_configurations_that_fit_a_class():
 def test_a_resumed_runs_estimate_counts_only_the_epochs_left():
     from types import SimpleNamespace
 
-    from d2lvgg.train import _estimate_line
+    from d2lvgg.training.loop import _estimate_line
 
     line = _estimate_line(
         60.0, 9, preset("d2l_vgg11_small"), TrainConfig(epochs=10), SimpleNamespace(device_label="cpu"), 7

@@ -24,5 +24,5 @@ def _importers(framework: str) -> set[str]:
 @pytest.mark.parametrize("framework", ["torch", "mindspore"])
 def test_each_framework_is_imported_only_by_its_backend(framework):
     importers = _importers(framework)
-    assert f"backends/{framework}_backend.py" in importers
-    assert importers <= {f"backends/{framework}_backend.py", f"backends/{framework}_textbook.py"}
+    assert f"backends/{framework}/backend.py" in importers
+    assert all(path.startswith(f"backends/{framework}/") for path in importers), importers

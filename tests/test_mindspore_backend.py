@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 from d2lvgg import DeviceError, build, preset
-from d2lvgg.initializers import initial_weights
-from d2lvgg.ir import lower
+from d2lvgg.model.initializers import initial_weights
+from d2lvgg.model.ir import lower
 
 pytestmark = pytest.mark.mindspore
 ms = pytest.importorskip("mindspore")
 from mindspore import nn  # noqa: E402
 
-from d2lvgg.backends import mindspore_backend  # noqa: E402
+from d2lvgg.backends.mindspore import backend as mindspore_backend  # noqa: E402
 
 TEXTBOOK_CHILDREN = [nn.SequentialCell] * 5 + [nn.Flatten, nn.Dense, nn.ReLU, nn.Dropout] + [nn.Dense, nn.ReLU]
 TEXTBOOK_CHILDREN += [nn.Dropout, nn.Dense]

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from d2lvgg.cli import main
-from d2lvgg.data import SYSTEM_DIR
+from d2lvgg.data.fashion_mnist import SYSTEM_DIR
+from d2lvgg.tools.cli import main
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run-0.1.0"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from d2lvgg import pipeline
-from d2lvgg.data import SYSTEM_DIR, FashionMNIST, load_fashion_mnist
+from d2lvgg.data import pipeline
+from d2lvgg.data.fashion_mnist import SYSTEM_DIR, FashionMNIST, load_fashion_mnist
 from d2lvgg.errors import DataError
 
 EPS = 1e-6

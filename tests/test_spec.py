@@ -7,8 +7,8 @@ import json
 import pytest
 
 from d2lvgg import Block, Conv, PresetError, SpecError, VGGSpec, dumps_spec, load_spec, preset, preset_names, save_spec
-from d2lvgg.ir import lower_features
-from d2lvgg.specfile import resolve_spec
+from d2lvgg.model.ir import lower_features
+from d2lvgg.model.specfile import resolve_spec
 
 CONV_ARCH = ((1, 64), (1, 128), (2, 256), (2, 512), (2, 512))
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from d2lvgg import D2LVGGError, RunError
-from d2lvgg.cli import main
-from d2lvgg.data import SYSTEM_DIR
-from d2lvgg.sweep import load_grid, plan, shipped_grids, sweep
-from d2lvgg.weights import load_weights
+from d2lvgg.data.fashion_mnist import SYSTEM_DIR
+from d2lvgg.tools.cli import main
+from d2lvgg.tools.sweep import load_grid, plan, shipped_grids, sweep
+from d2lvgg.training.weights import load_weights
 
 needs_data = pytest.mark.skipif(not SYSTEM_DIR.is_dir(), reason=f"real Fashion-MNIST not installed at {SYSTEM_DIR}")
 
@@ -117,24 +117,24 @@ def test_a_folder_holding_something_else_is_never_overwritten(tiny_grid, tmp_pat
 @pytest.mark.torch
 @needs_data
 def test_an_interrupted_sweep_skips_finished_cells_and_resumes_the_cut_one(tiny_grid, tmp_path, capsys, monkeypatch):
-    import d2lvgg.train
+    import d2lvgg.training.loop
 
     reference = tmp_path / "uninterrupted"
     sweep(load_grid(tiny_grid), reference, say=lambda line: None)
 
-    real_save = d2lvgg.train.save_checkpoint
+    real_save = d2lvgg.training.loop.save_checkpoint
 
     def save_then_stop_in_second_cell(folder, checkpoint):
         real_save(folder, checkpoint)
         if folder.name == "lr-0.1" and checkpoint.epochs_done == 1:
             raise KeyboardInterrupt  # Ctrl-C in the lab, one epoch into the second cell
 
-    monkeypatch.setattr(d2lvgg.train, "save_checkpoint", save_then_stop_in_second_cell)
+    monkeypatch.setattr(d2lvgg.training.loop, "save_checkpoint", save_then_stop_in_second_cell)
     out = tmp_path / "sweep"
     assert main(["sweep", str(tiny_grid), "--out", str(out)]) == 130
     assert f"Continue with: d2lvgg sweep {tiny_grid} --out {out}" in capsys.readouterr().err
     assert (out / "lr-0.05" / "result.json").is_file() and not (out / "lr-0.1" / "result.json").exists()
-    monkeypatch.setattr(d2lvgg.train, "save_checkpoint", real_save)
+    monkeypatch.setattr(d2lvgg.training.loop, "save_checkpoint", real_save)
     finished_weights = (out / "lr-0.05" / "weights.npz").stat().st_mtime_ns
 
     assert main(["sweep", str(tiny_grid), "--out", str(out)]) == 0

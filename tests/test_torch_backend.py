@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 from d2lvgg import DeviceError, build, preset
-from d2lvgg.initializers import initial_weights
-from d2lvgg.ir import lower
+from d2lvgg.model.initializers import initial_weights
+from d2lvgg.model.ir import lower
 
 pytestmark = pytest.mark.torch
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
-from d2lvgg.backends import torch_backend  # noqa: E402
+from d2lvgg.backends.torch import backend as torch_backend  # noqa: E402
 
 TEXTBOOK_CHILDREN = [nn.Sequential] * 5 + [nn.Flatten, nn.Linear, nn.ReLU, nn.Dropout] + [nn.Linear, nn.ReLU]
 TEXTBOOK_CHILDREN += [nn.Dropout, nn.Linear]

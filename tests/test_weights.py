@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from d2lvgg import RunError, preset
-from d2lvgg.initializers import initial_weights
-from d2lvgg.ir import lower, tensor_shapes
-from d2lvgg.weights import check_compatible, load_weights, save_weights
+from d2lvgg.model.initializers import initial_weights
+from d2lvgg.model.ir import lower, tensor_shapes
+from d2lvgg.training.weights import check_compatible, load_weights, save_weights
 
 SMALL = preset("d2l_vgg11").scaled(16).with_options(head=(32,), input_size=32)
 

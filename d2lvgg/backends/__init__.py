@@ -15,8 +15,8 @@ from ..errors import BackendError
 
 # backend name -> (module inside this package, the framework it imports, the pip extra)
 MODULES = {
-    "torch": ("torch_backend", "torch", "torch"),
-    "mindspore": ("mindspore_backend", "mindspore", "mindspore"),
+    "torch": ("torch.backend", "torch", "torch"),
+    "mindspore": ("mindspore.backend", "mindspore", "mindspore"),
 }
 
 
@@ -48,7 +48,7 @@ def build(arch, backend: str = "torch", **reshape):
     ``build("d2l_vgg11", backend="torch")`` is an ``nn.Sequential`` with one nested
     ``nn.Sequential`` per block, then ``Flatten``, ``Linear``, ``ReLU``, ``Dropout`` ...
     """
-    from ..ir import lower
-    from ..specfile import resolve_spec
+    from ..model.ir import lower
+    from ..model.specfile import resolve_spec
 
     return get_backend(backend).compile_network(lower(resolve_spec(arch, **reshape)))

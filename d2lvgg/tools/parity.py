@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from . import ir
-from .analysis import summarize
-from .backends import get_backend
-from .initializers import initial_weights
-from .spec import VGGSpec
+from ..backends import get_backend
+from ..model import ir
+from ..model.analysis import summarize
+from ..model.initializers import initial_weights
+from ..model.spec import VGGSpec
 
 BACKENDS = ("torch", "mindspore")
 FORWARD_RTOL = 1e-4  # max |logit difference| / max |logit|, float32
@@ -142,8 +142,8 @@ def check_training(spec: VGGSpec, config: Any, out: Path, backends: tuple[str, s
     """Both backends train from the same initial weights on the same batches; curves overlaid."""
     from dataclasses import replace
 
-    from . import plot
-    from .train import train
+    from ..training import plot
+    from ..training.loop import train
 
     results = {}
     for backend in backends:

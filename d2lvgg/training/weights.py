@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import ir
-from .errors import RunError
+from ..errors import RunError
+from ..model import ir
 
 
 def save_weights(arrays: dict[str, np.ndarray], path: str | Path) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from .errors import PresetError
+from ..errors import PresetError
 from .spec import VGGSpec
 
 # The paper's configurations (Simonyan & Zisserman, Table 1) as (num_convs, channels) blocks.

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import RunError
+from ..errors import RunError
 
 CONFIG = "config.json"
 STEPS = "steps.csv"

@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import ir
-from ..errors import ConfigError, DeviceError
-from ..pipeline import epoch_order, num_batches, resize_weights
+from ...data.pipeline import epoch_order, num_batches, resize_weights
+from ...errors import ConfigError, DeviceError
+from ...model import ir
 
 NAME = "torch"
 DEVICES = "auto, cpu, cuda, cuda:N or mps"

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import SpecError
+from ..errors import SpecError
 from .presets import PRESETS, preset
 from .spec import VGGSpec
 

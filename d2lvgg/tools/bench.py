@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
-from .spec import VGGSpec
+from ..errors import ConfigError
+from ..model.spec import VGGSpec
 
 LOOPS = ("d2lvgg", "textbook")
 
@@ -111,10 +111,10 @@ def _cycle(make: Any) -> Any:
 
 
 def _measure_d2lvgg(config: BenchConfig) -> dict[str, float]:
-    from . import ir
-    from .data import load_fashion_mnist
-    from .initializers import initial_weights
-    from .train import FETCH_EVERY, TrainConfig, epoch_batches, make_runner
+    from ..data.fashion_mnist import load_fashion_mnist
+    from ..model import ir
+    from ..model.initializers import initial_weights
+    from ..training.loop import FETCH_EVERY, TrainConfig, epoch_batches, make_runner
 
     spec = VGGSpec.from_dict(config.spec)
     network = ir.lower(spec)
@@ -146,7 +146,7 @@ def _measure_d2lvgg(config: BenchConfig) -> dict[str, float]:
 
 
 def _measure_textbook(config: BenchConfig) -> dict[str, float]:
-    from .backends.torch_textbook import textbook_loop
+    from ..backends.torch.textbook import textbook_loop
 
     batches, step, device = textbook_loop(VGGSpec.from_dict(config.spec), config.device, config.batch_size,
                                           config.workers, config.data_dir)  # fmt: skip
@@ -158,7 +158,7 @@ def _peak_memory_mb(backend: str, device: str) -> float:
     import resource
 
     if backend == "torch" and device.startswith("cuda"):
-        from .backends import get_backend
+        from ..backends import get_backend
 
         return get_backend("torch").peak_gpu_memory_mb()
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -11,8 +11,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .analysis import LayerInfo, summarize
-from .spec import Block, VGGSpec
+from ..model.analysis import LayerInfo, summarize
+from ..model.spec import Block, VGGSpec
 
 BLOCK_COLOUR, DENSE_COLOUR, INPUT_COLOUR = "#4c72b0", "#dd8452", "#8c8c8c"
 
@@ -43,7 +43,7 @@ def draw_network(spec: VGGSpec) -> Any:
     """A matplotlib figure of ``spec``'s blocks and dense head, with every output shape."""
     from matplotlib.patches import FancyBboxPatch
 
-    from .plot import _pyplot
+    from ..training.plot import _pyplot
 
     summary = summarize(spec)
     blocks = [info for info in summary.layers if info.type == "Block"]
@@ -87,7 +87,7 @@ def draw_network(spec: VGGSpec) -> Any:
 
 def save_drawing(spec: VGGSpec, stem: str | Path) -> list[Path]:
     """Draw ``spec`` and write ``stem.png`` and ``stem.svg``; returns both paths."""
-    from .plot import _pyplot, save
+    from ..training.plot import _pyplot, save
 
     fig = draw_network(spec)
     paths = save(fig, stem)

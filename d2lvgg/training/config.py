@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError
-from .initializers import SCHEMES
+from ..errors import ConfigError
+from ..model.initializers import SCHEMES
 
 # The two editions' hyperparameters for this chapter; d2l-cpu, the same recipe on a network and
 # input small enough for a CPU; and d2lvgg's CPU lab recipe: a deviation from the book (batch norm,

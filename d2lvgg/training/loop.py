@@ -15,17 +15,18 @@ from typing import Any
 
 import numpy as np
 
-from . import ir, plot
-from .backends import get_backend
+from ..backends import get_backend
+from ..data.fashion_mnist import CHANNELS, CLASS_NAMES, load_fashion_mnist
+from ..data.pipeline import batches, num_batches
+from ..errors import ConfigError, RunError, RunInterrupted, SpecError
+from ..model import ir
+from ..model.initializers import initial_weights
+from ..model.spec import VGGSpec
+from . import plot
 from .checkpoint import Checkpoint, epoch_seed, load_checkpoint, save_checkpoint
 from .config import RECIPES, TrainConfig, learning_rate  # noqa: F401 - RECIPES: d2lvgg.train is where users look
-from .data import CHANNELS, CLASS_NAMES, load_fashion_mnist
-from .errors import ConfigError, RunError, RunInterrupted, SpecError
-from .initializers import initial_weights
-from .pipeline import batches, num_batches
 from .progress import ProgressBar
 from .rundir import CHECKPOINT, CONFIG, EPOCHS, PLOT, RESULT, STEPS, WEIGHTS, RunDir
-from .spec import VGGSpec
 from .weights import check_compatible, save_weights
 
 POINTS_PER_EPOCH = 5

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import SpecError
 from . import ir
-from .errors import SpecError
 
 SCHEMES = ("xavier", "kaiming", "torch-default", "framework")
 NEUTRAL_SCHEMES = SCHEMES[:3]

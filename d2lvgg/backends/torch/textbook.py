@@ -14,10 +14,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import ir
-from ..data import load_fashion_mnist
-from ..spec import VGGSpec
-from .torch_backend import compile_network, device_label, resolve_device
+from ...data.fashion_mnist import load_fashion_mnist
+from ...model import ir
+from ...model.spec import VGGSpec
+from .backend import compile_network, device_label, resolve_device
 
 
 class PillowFashionMNIST(torch.utils.data.Dataset):

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .errors import DataError
+from ..errors import DataError
 
 # ---------------------------------------------------------------- resizing
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 from numbers import Integral
 from typing import Any
 
-from .errors import SpecError
+from ..errors import SpecError
 
 
 def _positive_int(field_name: str, value: Any) -> int:

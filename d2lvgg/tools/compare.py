@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .analysis import summarize
-from .checkpoint import load_checkpoint
-from .errors import RunError
-from .rundir import EPOCHS, RESULT, RunDir
+from ..errors import RunError
+from ..model.analysis import summarize
+from ..training.checkpoint import load_checkpoint
+from ..training.rundir import EPOCHS, RESULT, RunDir
 
 HEADERS = ["run", "backend", "device", "arch", "input", "params", "MACs", "train loss", "train acc", "test acc",
            "examples/s", "wall s"]  # fmt: skip
@@ -45,7 +45,7 @@ class RunSummary:
 
 def load_run(path: str | Path) -> RunSummary:
     """Read a finished run folder; an unfinished one is an error that says so."""
-    from .train import History, load_config
+    from ..training.loop import History, load_config
 
     run = RunDir.open(path)
     if not run.file(RESULT).is_file():
@@ -64,7 +64,7 @@ def load_run(path: str | Path) -> RunSummary:
 
 def compare_runs(paths: list[str | Path], out: Path) -> tuple[list[RunSummary], list[Path]]:
     """Load the runs and write ``compare.md``, ``compare.png`` and ``compare.svg`` into ``out``."""
-    from . import plot
+    from ..training import plot
     from .render import markdown_table
 
     runs = [load_run(p) for p in paths]

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import RunError
+from ..errors import RunError
 from .rundir import CHECKPOINT as FILE
 from .weights import save_weights
 

@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, RunError, RunInterrupted
-from .spec import VGGSpec
-from .specfile import resolve_spec
+from ..errors import ConfigError, RunError, RunInterrupted
+from ..model.spec import VGGSpec
+from ..model.specfile import resolve_spec
 
 GRIDS_DIR = Path(__file__).with_name("grids")
 ARCH_KEYS = ("arch", "ratio", "head", "resize", "in_channels", "num_classes")
@@ -37,7 +37,7 @@ class Cell:
     settings: dict[str, Any]
 
     def spec(self) -> VGGSpec:
-        from .config import RECIPES
+        from ..training.config import RECIPES
 
         s = self.settings
         recipe = RECIPES.get(s.get("recipe", "d2l-zh"), RECIPES["d2l-zh"])
@@ -47,7 +47,7 @@ class Cell:
                             num_classes=s.get("num_classes"))  # fmt: skip
 
     def config(self, data_dir: str | None = None) -> Any:
-        from .config import TrainConfig
+        from ..training.config import TrainConfig
 
         train = {k: v for k, v in self.settings.items() if k in TRAIN_KEYS and k != "recipe"}
         return TrainConfig.from_recipe(self.settings.get("recipe", "d2l-zh"), data_dir=data_dir, **train)
@@ -92,7 +92,7 @@ def shipped_grids() -> dict[str, Path]:
 
 def load_grid(source: str | Path) -> Grid:
     """A grid from a TOML file, or a shipped grid's name; errors name the key and what to do."""
-    from .specfile import tomllib
+    from ..model.specfile import tomllib
 
     path = Path(source)
     if not path.is_file():
@@ -146,8 +146,8 @@ class CellOutcome:
 
 def plan(cell: Cell, folder: Path, data_dir: str | None = None) -> str:
     """What ``sweep`` will do with ``cell`` in ``folder``: train, resume, restart or skip."""
-    from .config import TrainConfig
-    from .rundir import CHECKPOINT, CONFIG, RESULT
+    from ..training.config import TrainConfig
+    from ..training.rundir import CHECKPOINT, CONFIG, RESULT
 
     if not folder.is_dir() or not any(folder.iterdir()):
         return "train"
@@ -169,7 +169,7 @@ def plan(cell: Cell, folder: Path, data_dir: str | None = None) -> str:
 
 def run_cell(cell: Cell, folder: Path, *, data_dir: str | None = None, progress: bool = False) -> CellOutcome:
     """Train, resume or skip one cell, by what its folder already holds."""
-    from .train import resume, train
+    from ..training.loop import resume, train
 
     action = plan(cell, folder, data_dir)
     tic = time.perf_counter()
@@ -190,8 +190,8 @@ def sweep(
     say: Callable[[str], None] = print,
 ) -> tuple[list[CellOutcome], list[Path]]:
     """Run every cell of ``grid`` under ``out`` and write the comparison of all of them there."""
+    from ..training.loop import check_fits_fashion_mnist
     from .compare import compare_runs
-    from .train import check_fits_fashion_mnist
 
     root = Path(out or Path("runs") / f"sweep-{grid.name}")
     cells = grid.cells()
@@ -219,7 +219,7 @@ def sweep(
 
 def shapes(grid: Grid, out: str | Path | None = None) -> list[Path]:
     """A grid's cells compared by shape and compute alone (no training): ``summary.md`` and drawings."""
-    from .analysis import summarize
+    from ..model.analysis import summarize
     from .drawing import save_drawing
     from .render import to_markdown
 

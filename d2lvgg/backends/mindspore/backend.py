@@ -13,8 +13,8 @@ import threading
 
 import numpy as np
 
-from .. import ir
-from ..errors import ConfigError, DeviceError
+from ...errors import ConfigError, DeviceError
+from ...model import ir
 
 os.environ.setdefault("GLOG_v", "3")  # MindSpore's C++ side logs every WARNING unless told not to
 # MindSpore 2.10's oneDNN picks a reference convolution on AVX-512 CPUs for its NCHW float32

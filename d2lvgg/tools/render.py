@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from .analysis import Depth, Summary
+from ..model.analysis import Depth, Summary
 
 MB = 1024**2
 

@@ -6,8 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .config import AUTO_RECIPE, RECIPES, auto_recipe
-from .errors import ConfigError, D2LVGGError, RunInterrupted
+from ..errors import ConfigError, D2LVGGError, RunInterrupted
+from ..training.config import AUTO_RECIPE, RECIPES, auto_recipe
 
 
 def _head(text: str) -> tuple[int, ...]:
@@ -57,8 +57,8 @@ def fast_options(args: argparse.Namespace) -> dict:
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
-    from .analysis import summarize
-    from .presets import PRESETS, describe, preset
+    from ..model.analysis import summarize
+    from ..model.presets import PRESETS, describe, preset
 
     width = max(len(name) for name in PRESETS)
     for name in PRESETS:
@@ -68,9 +68,9 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
+    from ..model.analysis import summarize
+    from ..model.specfile import resolve_spec
     from . import render
-    from .analysis import summarize
-    from .specfile import resolve_spec
 
     summaries = [summarize(resolve_spec(arch, **arch_overrides(args))) for arch in args.arch]
     if args.format == "json":
@@ -83,15 +83,15 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_spec(args: argparse.Namespace) -> int:
-    from .specfile import dumps_spec, resolve_spec
+    from ..model.specfile import dumps_spec, resolve_spec
 
     print(dumps_spec(resolve_spec(args.arch, **arch_overrides(args)), args.format), end="")
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .specfile import resolve_spec
-    from .train import TrainConfig, resume, train
+    from ..model.specfile import resolve_spec
+    from ..training.loop import TrainConfig, resume, train
 
     if args.resume:
         resume(args.resume, progress=sys.stderr.isatty())
@@ -128,7 +128,7 @@ def _recipe_for(args: argparse.Namespace) -> str:
         return args.recipe
     if args.arch:
         return "d2l-zh"
-    from .backends import get_backend
+    from ..backends import get_backend
 
     name = auto_recipe(get_backend(args.backend).has_accelerator(args.device))
     if name == "d2l-cpu":
@@ -140,7 +140,7 @@ def _recipe_for(args: argparse.Namespace) -> str:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .train import evaluate_run
+    from ..training.loop import evaluate_run
 
     result = evaluate_run(args.run, backend=args.backend, device=args.device, data_dir=args.data_dir)
     where = f"{result['backend']} on {result['device']}"
@@ -151,10 +151,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_parity(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from ..model.specfile import resolve_spec
+    from ..training.loop import TrainConfig
     from . import render
     from .parity import run_parity
-    from .specfile import resolve_spec
-    from .train import TrainConfig
 
     spec = resolve_spec(args.arch, **arch_overrides(args))
     ms_spec = spec.with_options(conv_bias=False) if args.textbook_mindspore else None
@@ -218,8 +218,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_draw(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from ..model.specfile import resolve_spec
     from .drawing import save_drawing
-    from .specfile import resolve_spec
 
     spec = resolve_spec(args.arch, **arch_overrides(args))
     stem = Path(args.out or f"{spec.name}-blocks")
@@ -232,8 +232,8 @@ def cmd_draw(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from ..model.specfile import resolve_spec
     from .bench import BenchConfig, run_bench
-    from .specfile import resolve_spec
 
     spec = resolve_spec(args.arch, **arch_overrides(args) | {"input_size": args.resize})
     fast = fast_options(args)

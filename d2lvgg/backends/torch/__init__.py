@@ -1,0 +1,1 @@
+"""The PyTorch backend: the book's ``vgg_block``/``vgg`` as ``nn.Sequential``, and its runner."""

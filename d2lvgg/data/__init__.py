@@ -1,0 +1,1 @@
+"""Fashion-MNIST from its IDX files, and the seeded batches every backend trains on."""

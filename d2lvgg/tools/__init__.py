@@ -1,0 +1,1 @@
+"""The tools built on the library: the CLI, parity, sweeps, comparisons, the benchmark, drawings."""

@@ -1,0 +1,1 @@
+"""Training: the run's config, the textbook's loop, and the run folder it writes."""
