@@ -7,12 +7,14 @@ import hashlib
 import json
 import re
 import shutil
+import sys
+import types
 from pathlib import Path
 
 import pytest
 
 from d2lvgg import BackendError, preset
-from d2lvgg.backends import MODULES, get_backend
+from d2lvgg.backends import REGISTRY, get_backend
 from d2lvgg.data import fashion_mnist as data
 from d2lvgg.data.fashion_mnist import SYSTEM_DIR
 from d2lvgg.tools.cli import main
@@ -63,7 +65,10 @@ def test_bad_spec_files(tmp_path, capsys, name, content, pattern, command):
 
 
 def test_a_missing_backend_names_the_pip_extra(monkeypatch):
-    monkeypatch.setitem(MODULES, "paddle", ("paddle_backend", "paddle_not_installed_here", "paddle"))
+    declaration = types.ModuleType("fake_paddle_declaration")
+    declaration.FRAMEWORK, declaration.EXTRA = "paddle_not_installed_here", "paddle"
+    monkeypatch.setitem(sys.modules, declaration.__name__, declaration)
+    monkeypatch.setitem(REGISTRY, "paddle", declaration.__name__)
     with pytest.raises(BackendError, match=r"needs paddle_not_installed_here, .*pip install 'd2lvgg\[paddle\]'"):
         get_backend("paddle")
 

@@ -76,7 +76,7 @@ def test_the_run_records_which_switches_were_on(tmp_path):
 
 
 def test_bfloat16_autocast_trains_and_predicts_float32(tmp_path):
-    config = TrainConfig(epochs=1, lr=0.05, train_limit=640, test_limit=256, device="cpu", amp="on")
+    config = TrainConfig(epochs=1, lr=0.05, train_limit=640, test_limit=256, device="cpu", options={"amp": "on"})
     result = train(TINY, config, out=tmp_path / "amp", progress=False, echo=False)
     assert np.isfinite(result.train_loss) and 0.0 <= result.test_acc <= 1.0
     assert json.loads((tmp_path / "amp" / "config.json").read_text())["fast"]["amp"] is True
@@ -138,7 +138,7 @@ def test_on_a_gpu_the_fast_path_uses_bfloat16_and_compile_and_keeps_accuracy(tmp
 
     results = {}
     for name, switches in (("fast", {}), ("plain", PLAIN)):
-        config = TrainConfig(epochs=2, lr=0.05, batch_size=128, device="cuda", train_limit=12800, **switches)
+        config = TrainConfig(epochs=2, lr=0.05, batch_size=128, device="cuda", train_limit=12800, options=switches)
         results[name] = train(TINY, config, out=tmp_path / name, progress=False, echo=False)
     fast = json.loads((tmp_path / "fast" / "config.json").read_text())["fast"]
     assert fast["compile"] and fast["amp"] == torch.cuda.is_bf16_supported()

@@ -13,7 +13,10 @@ pytestmark = pytest.mark.mindspore
 ms = pytest.importorskip("mindspore")
 from mindspore import nn  # noqa: E402
 
-from d2lvgg.backends.mindspore import backend as mindspore_backend  # noqa: E402
+from d2lvgg.backends import get_backend  # noqa: E402
+
+mindspore_backend = get_backend("mindspore")  # sets MindSpore's environment first
+from d2lvgg.backends.mindspore.device import _available  # noqa: E402
 
 TEXTBOOK_CHILDREN = [nn.SequentialCell] * 5 + [nn.Flatten, nn.Dense, nn.ReLU, nn.Dropout] + [nn.Dense, nn.ReLU]
 TEXTBOOK_CHILDREN += [nn.Dropout, nn.Dense]
@@ -93,7 +96,7 @@ def test_devices_resolve_or_fail_clearly():
     with pytest.raises(DeviceError, match="unknown device 'cuda' for the mindspore backend"):
         mindspore_backend.resolve_device("cuda")
     for name, target in (("gpu", "GPU"), ("ascend", "Ascend")):
-        if not mindspore_backend._available(target):
+        if not _available(target):
             with pytest.raises(DeviceError, match=f"device '{name}' asked for, but this MindSpore build cannot"):
                 mindspore_backend.resolve_device(name)
 

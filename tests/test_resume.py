@@ -71,7 +71,7 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_weights_and_metrics(tmp_path
 
 @pytest.mark.torch
 def test_ctrl_c_stops_after_the_last_saved_epoch_and_says_how_to_resume(tmp_path, monkeypatch, capsys):
-    from d2lvgg.backends import torch_backend
+    from d2lvgg.backends.torch import backend as torch_backend
 
     calls = {"n": 0}
     original = torch_backend.Runner.train_step

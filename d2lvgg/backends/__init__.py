@@ -1,52 +1,87 @@
-"""Backends: one module per framework, imported only when asked for.
+"""Backends: one sub-package per framework, imported only when asked for.
 
-Each module compiles the layer IR into its framework's network and provides the few verbs
-the trainer needs (see ``torch_backend`` for the reference set). Adding a backend means adding
-one module and one line to ``MODULES``.
+``REGISTRY`` is the one line a new backend adds here. Its sub-package's ``__init__`` declares,
+without importing the framework, what it needs and which options it has; its ``backend``
+module implements the contract in ``base.py``.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 from types import ModuleType
+from typing import Any
 
-from ..errors import BackendError
+from ..errors import BackendError, ConfigError
+from .base import Backend, Option
 
-# backend name -> (module inside this package, the framework it imports, the pip extra)
-MODULES = {
-    "torch": ("torch.backend", "torch", "torch"),
-    "mindspore": ("mindspore.backend", "mindspore", "mindspore"),
+# backend name -> its sub-package
+REGISTRY = {
+    "torch": "d2lvgg.backends.torch",
+    "mindspore": "d2lvgg.backends.mindspore",
 }
+DEFAULT = "torch"
+
+
+def declaration(name: str) -> ModuleType:
+    """What backend ``name`` is (framework, pip extra, devices, options), without its framework."""
+    if name not in REGISTRY:
+        raise BackendError(f"unknown backend {name!r}: choose one of {', '.join(REGISTRY)}")
+    return importlib.import_module(REGISTRY[name])
 
 
 def available() -> list[str]:
     """Backends whose framework is installed here."""
-    return [name for name, (_, module, _) in MODULES.items() if importlib.util.find_spec(module)]
+    return [name for name in REGISTRY if importlib.util.find_spec(declaration(name).FRAMEWORK)]
 
 
-def get_backend(name: str) -> ModuleType:
-    """The backend module for ``name``; a clear error if it is unknown or not installed."""
-    if name not in MODULES:
-        raise BackendError(f"unknown backend {name!r}: choose one of {', '.join(MODULES)}")
-    module, framework, extra = MODULES[name]
-    if importlib.util.find_spec(framework) is None:
+def get_backend(name: str) -> Backend:
+    """The backend ``name`` implementing the contract; a clear error if it is unknown or not installed."""
+    info = declaration(name)
+    if importlib.util.find_spec(info.FRAMEWORK) is None:
         raise BackendError(
-            f"the {name} backend needs {framework}, which is not installed: pip install 'd2lvgg[{extra}]'"
+            f"the {name} backend needs {info.FRAMEWORK}, which is not installed: pip install 'd2lvgg[{info.EXTRA}]'"
         )
-    try:
-        return importlib.import_module(f"{__name__}.{module}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"{__name__}.{module}":
-            raise BackendError(f"the {name} backend is not part of this d2lvgg version yet") from None
-        raise
+    for variable, value in info.ENVIRONMENT.items():
+        os.environ.setdefault(variable, value)
+    return importlib.import_module(f"{info.__name__}.backend")
 
 
-def build(arch, backend: str = "torch", **reshape):
+def options(name: str) -> tuple[Option, ...]:
+    """The options backend ``name`` declares."""
+    return declaration(name).OPTIONS
+
+
+def all_options() -> dict[str, tuple[str, Option]]:
+    """Every declared option by name, with the backend that owns it (for the CLI and sweep grids)."""
+    return {option.name: (name, option) for name in REGISTRY for option in options(name)}
+
+
+def resolve_options(name: str, given: dict[str, Any]) -> dict[str, Any]:
+    """Backend ``name``'s options: each given one checked, the rest at their defaults."""
+    declared = {option.name: option for option in options(name)}
+    for key in given:
+        if key not in declared:
+            owned = all_options().get(key)
+            where = f"it belongs to the {owned[0]} backend" if owned else "no backend has it"
+            raise ConfigError(
+                f"{key} is not an option of the {name} backend ({where}); {name}'s options: "
+                f"{', '.join(declared) or 'none'}"
+            )
+    return {key: option.check(given[key], name) if key in given else option.default for key, option in declared.items()}
+
+
+def plain_options(name: str) -> dict[str, Any]:
+    """Backend ``name``'s options with every speed-up off: the textbook's way, and parity's reference."""
+    return resolve_options(name, {o.name: o.plain for o in options(name) if o.plain is not None})
+
+
+def build(arch, backend: str = DEFAULT, **reshape):
     """The framework network for a spec, preset name or spec file (``reshape`` as in ``resolve_spec``).
 
-    ``build("d2l_vgg11", backend="torch")`` is an ``nn.Sequential`` with one nested
-    ``nn.Sequential`` per block, then ``Flatten``, ``Linear``, ``ReLU``, ``Dropout`` ...
+    ``build("d2l_vgg11", backend="torch")`` is the book's ``vgg(conv_arch)``: an ``nn.Sequential``
+    of five ``vgg_block`` sequentials, then ``Flatten``, ``Linear``, ``ReLU``, ``Dropout`` ...
     """
     from ..model.ir import lower
     from ..model.specfile import resolve_spec

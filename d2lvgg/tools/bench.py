@@ -118,8 +118,9 @@ def _measure_d2lvgg(config: BenchConfig) -> dict[str, float]:
 
     spec = VGGSpec.from_dict(config.spec)
     network = ir.lower(spec)
-    train_config = TrainConfig(backend=config.backend, device=config.device, batch_size=config.batch_size,
-                               **config.fast)  # fmt: skip
+    train_config = TrainConfig(
+        backend=config.backend, device=config.device, batch_size=config.batch_size, options=config.fast
+    )
     runner = make_runner(network, train_config)
     runner.load_state(initial_weights(network, "xavier", 0))
     runner.set_optimizer(0.05)
@@ -154,13 +155,14 @@ def _measure_textbook(config: BenchConfig) -> dict[str, float]:
 
 
 def _peak_memory_mb(backend: str, device: str) -> float:
-    """Peak GPU memory allocated (PyTorch on CUDA), else this process's and its workers' peak RSS."""
+    """Peak accelerator memory (as the backend measures it), else this process's and its workers' peak RSS."""
     import resource
 
-    if backend == "torch" and device.startswith("cuda"):
-        from ..backends import get_backend
+    from ..backends import get_backend
 
-        return get_backend("torch").peak_gpu_memory_mb()
+    accelerator = get_backend(backend).peak_memory_mb(device)
+    if accelerator is not None:
+        return accelerator
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return (own + workers) / 1024  # kilobytes on Linux

@@ -6,8 +6,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from ..backends import DEFAULT as DEFAULT_BACKEND
+from ..backends import REGISTRY, all_options, declaration
+from ..backends import options as declared_options
 from ..errors import ConfigError, D2LVGGError, RunInterrupted
-from ..training.config import AUTO_RECIPE, RECIPES, auto_recipe
+from ..training.config import AUTO_RECIPE, DEFAULT_ARCH, RECIPES, auto_recipe
+
+BACKEND_HELP = f"{' or '.join(REGISTRY)} (default: {DEFAULT_BACKEND})"
+DEVICE_HELP = "; ".join(f"{name}: {declaration(name).DEVICES}" for name in REGISTRY)
 
 
 def _head(text: str) -> tuple[int, ...]:
@@ -40,20 +46,26 @@ def arch_overrides(args: argparse.Namespace) -> dict:
     }
 
 
-def add_fast_options(parser: argparse.ArgumentParser) -> None:
-    """The fast path's switches (PyTorch), shared by ``train`` and ``bench``."""
-    parser.add_argument("--plain", action="store_true", help="switch the whole fast path off (the textbook's way)")
-    parser.add_argument("--no-device-data", action="store_true", help="resize batches in numpy on the host")
-    parser.add_argument("--no-channels-last", action="store_true", help="keep PyTorch's default NCHW memory layout")
-    parser.add_argument("--amp", choices=("auto", "on", "off"), default="auto", help="bfloat16 autocast (auto: GPU)")
-    parser.add_argument("--compile", choices=("auto", "on", "off"), default="auto", help="torch.compile (auto: GPU)")
+def add_backend_options(parser: argparse.ArgumentParser) -> None:
+    """Every backend's own options, as each backend declares them, and ``--plain``."""
+    parser.add_argument("--plain", action="store_true", help="switch the backend's speed-ups off (the textbook's way)")
+    for backend, option in all_options().values():
+        help_text = f"{backend}: {option.help}"
+        if option.choices == (True, False):
+            parser.add_argument(option.flag, dest=option.name, action="store_const", const=not option.default,
+                                help=help_text)  # fmt: skip
+        else:
+            help_text += f" (default: {option.default})"
+            parser.add_argument(option.flag, dest=option.name, choices=option.choices, help=help_text)
 
 
-def fast_options(args: argparse.Namespace) -> dict:
+def backend_options(args: argparse.Namespace, backend: str) -> dict:
+    """The options given on the command line; under ``--plain``, the backend's plain values too."""
+    given = {name: getattr(args, name) for name in all_options() if getattr(args, name) is not None}
     if args.plain:
-        return {"device_data": False, "channels_last": False, "amp": "off", "compile": "off"}
-    return {"device_data": not args.no_device_data, "channels_last": not args.no_channels_last, "amp": args.amp,
-            "compile": args.compile}  # fmt: skip
+        plain = {o.name: o.plain for o in declared_options(backend) if o.plain is not None}
+        given = plain | given
+    return given
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
@@ -90,18 +102,17 @@ def cmd_spec(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ..model.specfile import resolve_spec
-    from ..training.loop import TrainConfig, resume, train
+    from ..training.config import TrainConfig, recipe_spec
+    from ..training.loop import resume, train
 
     if args.resume:
         resume(args.resume, progress=sys.stderr.isatty())
         return 0
-    recipe_name = _recipe_for(args)
-    recipe = RECIPES[recipe_name]
-    overrides = arch_overrides(args) | {"input_size": recipe["resize"] if args.resize is None else args.resize}
-    spec = resolve_spec(args.arch or recipe.get("arch", "d2l_vgg11_small"), **overrides)
+    recipe = _recipe_for(args)
+    reshape = {k: v for k, v in arch_overrides(args).items() if k != "input_size"}
+    spec = recipe_spec(recipe, args.arch, args.resize, **reshape)
     config = TrainConfig.from_recipe(
-        recipe_name,
+        recipe,
         backend=args.backend,
         epochs=args.epochs,
         lr=args.lr,
@@ -112,11 +123,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         train_limit=args.train_limit,
         test_limit=args.test_limit,
-        ms_mode=args.ms_mode,
         momentum=args.momentum,
         weight_decay=args.weight_decay,
         schedule=args.schedule,
-        **fast_options(args),
+        options=backend_options(args, args.backend),
     )
     train(spec, config, out=args.out, overwrite=args.overwrite, progress=sys.stderr.isatty())
     return 0
@@ -152,24 +162,39 @@ def cmd_parity(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..model.specfile import resolve_spec
-    from ..training.loop import TrainConfig
+    from ..training.config import TrainConfig
     from . import render
-    from .parity import run_parity
+    from .parity import installed_pairs, run_parity
 
     spec = resolve_spec(args.arch, **arch_overrides(args))
-    ms_spec = spec.with_options(conv_bias=False) if args.textbook_mindspore else None
-    out = Path(args.out or f"runs/parity-{spec.name}-{spec.input_size}")
+    pairs = [args.backends] if args.backends else installed_pairs() or [None]  # None: run_parity explains
+    root = Path(args.out or f"runs/parity-{spec.name}-{spec.input_size}")
     config = None
     if args.train:
-        config = TrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, device="cpu",
-                             data_dir=args.data_dir)  # fmt: skip
-    report = run_parity(spec, mindspore_spec=ms_spec, train_config=config, out=out)
-    title = f"parity: {report.arch} at {report.input_size} px, torch vs mindspore"
-    render.print_rows(title, ["check", "result", "measured", "tolerance"], report.rows())
-    for path in report.save(out):
-        print(f"wrote {path}")
-    print("all checks pass" if report.passed else "some checks FAIL")
-    return 0 if report.passed else 1
+        config = TrainConfig(
+            epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, device="cpu", data_dir=args.data_dir
+        )
+    passed = True
+    for pair in pairs:
+        out = root if len(pairs) == 1 else root / "-vs-".join(pair)
+        report = run_parity(spec, backends=pair, textbook=args.textbook, train_config=config, out=out)
+        title = f"parity: {report.arch} at {report.input_size} px, {' vs '.join(report.backends)}"
+        render.print_rows(title, ["check", "result", "measured", "tolerance"], report.rows())
+        for path in report.save(out):
+            print(f"wrote {path}")
+        passed = passed and report.passed
+    print("all checks pass" if passed else "some checks FAIL")
+    return 0 if passed else 1
+
+
+def _pair(text: str) -> tuple[str, str]:
+    names = tuple(name.strip() for name in text.split(","))
+    if len(names) != 2 or names[0] == names[1] or not all(names):
+        raise argparse.ArgumentTypeError(f"--backends takes two different backends like torch,mindspore, got {text!r}")
+    unknown = [name for name in names if name not in REGISTRY]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown backend {unknown[0]!r}: choose from {', '.join(REGISTRY)}")
+    return names
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -236,7 +261,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import BenchConfig, run_bench
 
     spec = resolve_spec(args.arch, **arch_overrides(args) | {"input_size": args.resize})
-    fast = fast_options(args)
+    fast = backend_options(args, args.backend)
     config = BenchConfig(spec.to_dict(), backend=args.backend, device=args.device, batch_size=args.batch_size,
                          steps=None if args.epoch else args.steps, warmup=args.warmup, repeats=args.repeats,
                          workers=args.workers, data_dir=args.data_dir, fast=fast)  # fmt: skip
@@ -273,8 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_spec)
 
     p = sub.add_parser("train", help="train on Fashion-MNIST with the textbook's recipe; writes a run folder")
-    p.add_argument("--backend", default="torch", help="torch or mindspore (default: torch)")
-    p.add_argument("--arch", metavar="NAME_OR_SPEC_FILE", help="default: the recipe's, else d2l_vgg11_small")
+    p.add_argument("--backend", default=DEFAULT_BACKEND, help=BACKEND_HELP)
+    p.add_argument("--arch", metavar="NAME_OR_SPEC_FILE", help=f"default: the recipe's, else {DEFAULT_ARCH}")
     add_arch_options(p, input_size=False)
     p.add_argument(
         "--recipe",
@@ -292,12 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, help="default: 128")
     p.add_argument("--resize", type=int, help="input size the images are resized to (default: 224)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--device", default="auto", help="torch: auto, cpu, cuda, cuda:N, mps; mindspore: auto, cpu, gpu, ascend"
-    )
-    p.add_argument("--ms-mode", default="graph", choices=("graph", "pynative"), help="MindSpore's execution mode")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--init", default="xavier", help="xavier (the book's), kaiming, torch-default or framework")
-    add_fast_options(p)
+    add_backend_options(p)
     p.add_argument("--data-dir", help="folder holding the four Fashion-MNIST files")
     p.add_argument("--train-limit", type=int, help="train on the first N training images only")
     p.add_argument("--test-limit", type=int, help="score on the first N test images only")
@@ -306,10 +328,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run (its own options are used)")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("parity", help="check that PyTorch and MindSpore agree on a spec; exits 1 on a failure")
-    p.add_argument("--arch", default="d2l_vgg11_small", metavar="NAME_OR_SPEC_FILE", help="default: d2l_vgg11_small")
+    p = sub.add_parser("parity", help="check that two backends agree on a spec; exits 1 on a failure")
+    p.add_argument("--arch", default=DEFAULT_ARCH, metavar="NAME_OR_SPEC_FILE", help=f"default: {DEFAULT_ARCH}")
     add_arch_options(p)
-    p.add_argument("--textbook-mindspore", action="store_true", help="build MindSpore's side without conv bias")
+    p.add_argument("--backends", type=_pair, metavar="A,B", help="the two backends (default: every installed pair)")
+    p.add_argument(
+        "--textbook",
+        "--textbook-mindspore",
+        action="store_true",
+        help="build the second backend's side as its edition of the book does (MindSpore's: no conv bias)",
+    )
     p.add_argument("--train", action="store_true", help="also train both on Fashion-MNIST and compare accuracy")
     p.add_argument("--epochs", type=int, default=5, help="--train: epochs (default: 5)")
     p.add_argument("--lr", type=float, default=0.05, help="--train: learning rate (default: 0.05)")
@@ -332,8 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("bench", help="training throughput of d2lvgg's loop against the textbook's, same machine")
-    p.add_argument("--backend", default="torch", help="torch or mindspore (default: torch)")
-    p.add_argument("--arch", default="d2l_vgg11_small", metavar="NAME_OR_SPEC_FILE", help="default: d2l_vgg11_small")
+    p.add_argument("--backend", default=DEFAULT_BACKEND, help=BACKEND_HELP)
+    p.add_argument("--arch", default=DEFAULT_ARCH, metavar="NAME_OR_SPEC_FILE", help=f"default: {DEFAULT_ARCH}")
     add_arch_options(p, input_size=False)
     p.add_argument("--resize", type=int, default=224, help="input size in pixels (default: 224)")
     p.add_argument("--batch-size", type=int, default=128)
@@ -345,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=4, help="the textbook loop's DataLoader workers (the book's: 4)")
     p.add_argument("--data-dir", help="folder holding the four Fashion-MNIST files")
     p.add_argument("--json", metavar="FILE", help="also write every measurement as JSON")
-    add_fast_options(p)
+    add_backend_options(p)
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("draw", help="draw a network's blocks with their shapes (PNG and SVG)")
@@ -357,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="re-score a run's saved weights on the test set")
     p.add_argument("run", metavar="RUN_DIR")
-    p.add_argument("--backend", help="score with this backend instead of the one that trained (torch, mindspore)")
+    p.add_argument("--backend", help=f"score with this backend instead of the one that trained ({', '.join(REGISTRY)})")
     p.add_argument("--device", help="default: the device the run asked for")
     p.add_argument("--data-dir", help="folder holding the four Fashion-MNIST files")
     p.set_defaults(func=cmd_evaluate)

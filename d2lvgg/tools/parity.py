@@ -6,6 +6,7 @@ Each check is a function returning a ``Check`` (what was measured, against which
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -13,13 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from ..backends import get_backend
+from ..backends import REGISTRY, available, declaration, get_backend, plain_options
+from ..backends.base import Runner
+from ..errors import BackendError
 from ..model import ir
 from ..model.analysis import summarize
 from ..model.initializers import initial_weights
 from ..model.spec import VGGSpec
 
-BACKENDS = ("torch", "mindspore")
 FORWARD_RTOL = 1e-4  # max |logit difference| / max |logit|, float32
 BACKWARD_RTOL = 1e-3  # max |weight difference| after one step / max |update| of that step
 TRAINING_POINTS = 0.02  # final test accuracies may differ by two points
@@ -36,20 +38,36 @@ class Check:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def _runners(spec_a: VGGSpec, spec_b: VGGSpec, backends: tuple[str, str], seed: int) -> list[Any]:
+def installed_pairs() -> list[tuple[str, str]]:
+    """Every pair of installed backends, in registry order."""
+    return list(itertools.combinations(available(), 2))
+
+
+def default_pair() -> tuple[str, str]:
+    """The first pair of installed backends; a clear error when fewer than two are installed."""
+    pairs = installed_pairs()
+    if not pairs:
+        raise BackendError(
+            f"parity compares two backends, but only {', '.join(available()) or 'none'} is installed: "
+            f"install another ({', '.join(REGISTRY)})"
+        )
+    return pairs[0]
+
+
+def _runners(spec: VGGSpec, backends: tuple[str, str], seed: int) -> list[Runner]:
     runners = []
-    for backend, spec in zip(backends, (spec_a, spec_b), strict=True):
-        module = get_backend(backend)
-        if hasattr(module, "disable_reduced_precision"):
-            module.disable_reduced_precision()
-        runners.append(module.Runner(ir.lower(spec), device="cpu", seed=seed))
+    for name in backends:
+        backend = get_backend(name)
+        backend.disable_reduced_precision()
+        runners.append(backend.make_runner(ir.lower(spec), device="cpu", seed=seed, options=plain_options(name)))
     return runners
 
 
-def check_shapes(spec: VGGSpec, backends: tuple[str, str] = BACKENDS) -> Check:
+def check_shapes(spec: VGGSpec, backends: tuple[str, str] | None = None) -> Check:
     """Every block's and layer's output shape: static analysis, then each backend."""
     summary = summarize(spec)
     expected = {layer.name: layer.output_shape for _, layer in summary.rows("layer")}
+    backends = backends or default_pair()
     mismatches = []
     for backend in backends:
         module = get_backend(backend)
@@ -65,8 +83,9 @@ def check_shapes(spec: VGGSpec, backends: tuple[str, str] = BACKENDS) -> Check:
     )
 
 
-def check_parameters(spec: VGGSpec, other: VGGSpec | None = None, backends: tuple[str, str] = BACKENDS) -> Check:
+def check_parameters(spec: VGGSpec, other: VGGSpec | None = None, backends: tuple[str, str] | None = None) -> Check:
     """Per-tensor shapes and total parameter counts; ``other`` builds the second backend's network."""
+    backends = backends or default_pair()
     counts, tensors = {}, {}
     for backend, each in zip(backends, (spec, other or spec), strict=True):
         module = get_backend(backend)
@@ -93,12 +112,12 @@ def _sample(spec: VGGSpec, batch: int, seed: int) -> tuple[np.ndarray, np.ndarra
     return x, rng.integers(0, spec.num_classes, batch)
 
 
-def check_forward(spec: VGGSpec, *, batch: int = 4, seed: int = 0, backends: tuple[str, str] = BACKENDS) -> Check:
+def check_forward(spec: VGGSpec, *, batch: int = 4, seed: int = 0, backends: tuple[str, str] | None = None) -> Check:
     """Logits from the same weights and the same input, in evaluation mode."""
     weights = initial_weights(ir.lower(spec), "xavier", seed)
     x, _ = _sample(spec, batch, seed)
     logits = []
-    for runner in _runners(spec, spec, backends, seed):
+    for runner in _runners(spec, backends or default_pair(), seed):
         runner.load_state(weights)
         logits.append(runner.predict(x))
     max_abs = float(np.abs(logits[0] - logits[1]).max())
@@ -114,14 +133,14 @@ def check_forward(spec: VGGSpec, *, batch: int = 4, seed: int = 0, backends: tup
 
 
 def check_backward(
-    spec: VGGSpec, *, lr: float = 0.05, batch: int = 8, seed: int = 0, backends: tuple[str, str] = BACKENDS
+    spec: VGGSpec, *, lr: float = 0.05, batch: int = 8, seed: int = 0, backends: tuple[str, str] | None = None
 ) -> Check:
     """Weights after one SGD step from the same weights on the same batch, dropout off."""
     spec = spec.with_options(dropout=0.0)
     weights = initial_weights(ir.lower(spec), "xavier", seed)
     x, y = _sample(spec, batch, seed)
     states = []
-    for runner in _runners(spec, spec, backends, seed):
+    for runner in _runners(spec, backends or default_pair(), seed):
         runner.load_state(weights)
         runner.set_optimizer(lr)
         runner.train_step(x, y)
@@ -138,17 +157,16 @@ def check_backward(
     )
 
 
-def check_training(spec: VGGSpec, config: Any, out: Path, backends: tuple[str, str] = BACKENDS) -> Check:
+def check_training(spec: VGGSpec, config: Any, out: Path, backends: tuple[str, str] | None = None) -> Check:
     """Both backends train from the same initial weights on the same batches; curves overlaid."""
-    from dataclasses import replace
-
     from ..training import plot
     from ..training.loop import train
 
+    backends = backends or default_pair()
     results = {}
     for backend in backends:
         results[backend] = train(
-            spec, replace(config, backend=backend), out=out / f"train-{backend}", overwrite=True, progress=False
+            spec, config.for_backend(backend), out=out / f"train-{backend}", overwrite=True, progress=False
         )
     accs = {b: r.test_acc for b, r in results.items()}
     gap = abs(accs[backends[0]] - accs[backends[1]])
@@ -204,22 +222,25 @@ class ParityReport:
 def run_parity(
     spec: VGGSpec,
     *,
-    mindspore_spec: VGGSpec | None = None,
+    backends: tuple[str, str] | None = None,
+    textbook: bool = False,
     train_config: Any = None,
     out: Path | None = None,
     seed: int = 0,
 ) -> ParityReport:
     """Shapes, parameters, forward and backward; with ``train_config`` (and ``out``) training too.
 
-    ``mindspore_spec`` builds MindSpore's side from another spec (e.g. the textbook edition's
-    bias-free network), so the parameter check shows the difference.
+    ``textbook`` builds the second backend's side as that framework's edition of the book writes
+    it (MindSpore's: no conv bias), so the parameter check shows the difference.
     """
+    backends = backends or default_pair()
+    other = spec.with_options(**declaration(backends[1]).TEXTBOOK) if textbook else None
     checks = [
-        check_shapes(spec),
-        check_parameters(spec, mindspore_spec),
-        check_forward(spec, seed=seed),
-        check_backward(spec, seed=seed),
+        check_shapes(spec, backends),
+        check_parameters(spec, other, backends),
+        check_forward(spec, seed=seed, backends=backends),
+        check_backward(spec, seed=seed, backends=backends),
     ]
     if train_config is not None:
-        checks.append(check_training(spec, train_config, out or Path("runs") / f"parity-{spec.name}"))
-    return ParityReport(spec.name, spec.input_size, BACKENDS, checks)
+        checks.append(check_training(spec, train_config, out or Path("runs") / f"parity-{spec.name}", backends))
+    return ParityReport(spec.name, spec.input_size, backends, checks)

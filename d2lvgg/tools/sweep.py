@@ -13,19 +13,19 @@ import itertools
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from ..backends import all_options
 from ..errors import ConfigError, RunError, RunInterrupted
 from ..model.spec import VGGSpec
-from ..model.specfile import resolve_spec
+from ..training.config import TrainConfig, recipe_spec
 
 GRIDS_DIR = Path(__file__).with_name("grids")
 ARCH_KEYS = ("arch", "ratio", "head", "resize", "in_channels", "num_classes")
-TRAIN_KEYS = ("backend", "epochs", "lr", "batch_size", "seed", "device", "init", "recipe", "train_limit",
-              "test_limit", "ms_mode", "momentum", "weight_decay", "schedule", "device_data", "channels_last", "amp",
-              "compile")  # fmt: skip
+# TrainConfig's fields, then every option a backend declares (a cell keeps those of its backend)
+TRAIN_KEYS = tuple(f.name for f in fields(TrainConfig) if f.name not in ("data_dir", "options")) + tuple(all_options())
 SETTINGS = ARCH_KEYS + TRAIN_KEYS
 
 
@@ -37,18 +37,12 @@ class Cell:
     settings: dict[str, Any]
 
     def spec(self) -> VGGSpec:
-        from ..training.config import RECIPES
+        reshape = {k: v for k, v in self.settings.items() if k in ARCH_KEYS}
+        if "head" in reshape:
+            reshape["head"] = tuple(reshape["head"])
+        return recipe_spec(self.settings.get("recipe", "d2l-zh"), **reshape)
 
-        s = self.settings
-        recipe = RECIPES.get(s.get("recipe", "d2l-zh"), RECIPES["d2l-zh"])
-        head = tuple(s["head"]) if "head" in s else None
-        return resolve_spec(s.get("arch", recipe.get("arch", "d2l_vgg11_small")), ratio=s.get("ratio"), head=head,
-                            input_size=s.get("resize", recipe["resize"]), in_channels=s.get("in_channels"),
-                            num_classes=s.get("num_classes"))  # fmt: skip
-
-    def config(self, data_dir: str | None = None) -> Any:
-        from ..training.config import TrainConfig
-
+    def config(self, data_dir: str | None = None) -> TrainConfig:
         train = {k: v for k, v in self.settings.items() if k in TRAIN_KEYS and k != "recipe"}
         return TrainConfig.from_recipe(self.settings.get("recipe", "d2l-zh"), data_dir=data_dir, **train)
 
@@ -146,7 +140,6 @@ class CellOutcome:
 
 def plan(cell: Cell, folder: Path, data_dir: str | None = None) -> str:
     """What ``sweep`` will do with ``cell`` in ``folder``: train, resume, restart or skip."""
-    from ..training.config import TrainConfig
     from ..training.rundir import CHECKPOINT, CONFIG, RESULT
 
     if not folder.is_dir() or not any(folder.iterdir()):
@@ -154,9 +147,9 @@ def plan(cell: Cell, folder: Path, data_dir: str | None = None) -> str:
     if not (folder / CONFIG).is_file():
         raise RunError(f"{folder} holds files that are not a d2lvgg run; move them, or pass another --out")
     record = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
-    wanted_train = {k: v for k, v in asdict(cell.config(data_dir)).items() if k != "data_dir"}
-    saved = asdict(TrainConfig(**record["train"]))  # a run from an older d2lvgg gets today's defaults filled in
-    saved_train = {k: v for k, v in saved.items() if k != "data_dir"}
+    wanted_train = {k: v for k, v in cell.config(data_dir).record().items() if k != "data_dir"}
+    saved = TrainConfig.from_record(record["train"])  # a run from an older d2lvgg gets today's defaults filled in
+    saved_train = {k: v for k, v in saved.record().items() if k != "data_dir"}
     if record["spec"] != cell.spec().to_dict() or saved_train != wanted_train:
         raise RunError(
             f"{folder} holds a run with other settings than the grid's cell {cell.name!r}; "

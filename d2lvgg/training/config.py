@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
+from ..backends import DEFAULT as DEFAULT_BACKEND
+from ..backends import all_options, resolve_options
+from ..backends import options as backend_options
 from ..errors import ConfigError
 from ..model.initializers import SCHEMES
+from ..model.spec import VGGSpec
+from ..model.specfile import resolve_spec
 
 # The two editions' hyperparameters for this chapter; d2l-cpu, the same recipe on a network and
 # input small enough for a CPU; and d2lvgg's CPU lab recipe: a deviation from the book (batch norm,
@@ -39,14 +44,22 @@ def auto_recipe(on_accelerator: bool) -> str:
     return "d2l-zh" if on_accelerator else "d2l-cpu"
 
 
+BOOK = RECIPES["d2l-zh"]  # TrainConfig's defaults
+DEFAULT_ARCH = "d2l_vgg11_small"  # a recipe's network when it names none and no --arch is given
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything about a run except the architecture; defaults are the d2l-zh recipe."""
+    """Everything about a run except the architecture; defaults are the d2l-zh recipe.
 
-    backend: str = "torch"
-    epochs: int = 10
-    lr: float = 0.05
-    batch_size: int = 128
+    ``options`` holds the settings only the chosen backend has (PyTorch's fast path, MindSpore's
+    execution mode), declared and checked by that backend; left out, they take its defaults.
+    """
+
+    backend: str = DEFAULT_BACKEND
+    epochs: int = BOOK["epochs"]
+    lr: float = BOOK["lr"]
+    batch_size: int = BOOK["batch_size"]
     seed: int = 0
     device: str = "auto"
     init: str = "xavier"
@@ -54,16 +67,10 @@ class TrainConfig:
     data_dir: str | None = None
     train_limit: int | None = None
     test_limit: int | None = None
-    ms_mode: str = "graph"
     momentum: float = 0.0
     weight_decay: float = 0.0
     schedule: str = "constant"  # or "cosine": lr * (1 + cos(pi * epoch / epochs)) / 2, set each epoch
-    # The fast path (PyTorch): the dataset on the device, channels-last memory, and on a GPU
-    # bfloat16 autocast and torch.compile ("auto": on where they pay). Off = the plain path.
-    device_data: bool = True
-    channels_last: bool = True
-    amp: str = "auto"
-    compile: str = "auto"
+    options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
@@ -74,34 +81,70 @@ class TrainConfig:
             raise ConfigError(f"seed must be a whole number >= 0, got {self.seed!r}")
         if not isinstance(self.lr, (int, float)) or not np.isfinite(self.lr) or self.lr <= 0:
             raise ConfigError(f"lr must be a positive number, got {self.lr!r}")
-        if self.init not in SCHEMES:
-            raise ConfigError(f"unknown init {self.init!r}: choose one of {', '.join(SCHEMES)}")
-        if self.recipe not in RECIPES:
-            raise ConfigError(f"unknown recipe {self.recipe!r}: choose one of {', '.join(RECIPES)}")
-        for name in ("momentum", "weight_decay"):
+        _one_of("init", self.init, SCHEMES)
+        _one_of("recipe", self.recipe, RECIPES)
+        _one_of("schedule", self.schedule, SCHEDULES)
+        for name, limit in (("momentum", 1), ("weight_decay", 0.1)):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not 0 <= value < (1 if name == "momentum" else 0.1):
-                raise ConfigError(f"{name} must be a number in [0, {1 if name == 'momentum' else 0.1}), got {value!r}")
-        if self.schedule not in SCHEDULES:
-            raise ConfigError(f"unknown schedule {self.schedule!r}: choose one of {', '.join(SCHEDULES)}")
-        for name in ("amp", "compile"):
-            if getattr(self, name) not in ("auto", "on", "off"):
-                raise ConfigError(f"{name} must be auto, on or off, got {getattr(self, name)!r}")
-        if self.ms_mode not in ("graph", "pynative"):
-            raise ConfigError(f"unknown MindSpore mode {self.ms_mode!r}: use graph or pynative")
+            if not isinstance(value, (int, float)) or not 0 <= value < limit:
+                raise ConfigError(f"{name} must be a number in [0, {limit}), got {value!r}")
         for name in ("train_limit", "test_limit"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
+        object.__setattr__(self, "options", resolve_options(self.backend, self.options))
 
     @classmethod
     def from_recipe(cls, recipe: str = "d2l-zh", **overrides: Any) -> TrainConfig:
-        """The named recipe's hyperparameters, with ``overrides`` (``None`` = keep) on top."""
-        if recipe not in RECIPES:
-            raise ConfigError(f"unknown recipe {recipe!r}: choose one of {', '.join(RECIPES)}")
+        """The named recipe's hyperparameters, with ``overrides`` (``None`` = keep) on top.
+
+        A backend's options may be given by name among the overrides (``ms_mode="pynative"``).
+        """
+        _one_of("recipe", recipe, RECIPES)
         chosen = {k: v for k, v in RECIPES[recipe].items() if k not in ("resize", "arch")}
         chosen.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(recipe=recipe, **chosen)
+        return cls.from_record({"recipe": recipe, **chosen})
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> TrainConfig:
+        """A config from flat settings, as ``config.json`` stores them (``record()``'s inverse).
+
+        Keys that are not fields are backend options; those another backend owns are dropped,
+        so a run folder written before options moved into the backends still loads.
+        """
+        fields_ = {f.name for f in fields(cls)}
+        settings = {k: v for k, v in record.items() if k in fields_}
+        backend = settings.get("backend", DEFAULT_BACKEND)
+        owned = {option.name for option in backend_options(backend)}
+        others = set(all_options())
+        unknown = sorted(k for k in record if k not in fields_ and k not in others)
+        if unknown:
+            raise ConfigError(f"unknown setting {unknown[0]!r}: settings are {', '.join(sorted(fields_ | others))}")
+        given = {k: v for k, v in record.items() if k in owned}
+        settings["options"] = {**given, **settings.get("options", {})}
+        return cls(**settings)
+
+    def for_backend(self, backend: str) -> TrainConfig:
+        """The same run on another backend, with that backend's options at their defaults."""
+        return self if backend == self.backend else TrainConfig.from_record(self.record() | {"backend": backend})
+
+    def record(self) -> dict[str, Any]:
+        """Flat settings, the backend's options beside the rest, as ``config.json`` stores them."""
+        flat = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "options"}
+        return flat | self.options
+
+
+def _one_of(name: str, value: Any, allowed: Any) -> None:
+    if value not in allowed:
+        raise ConfigError(f"unknown {name} {value!r}: choose one of {', '.join(allowed)}")
+
+
+def recipe_spec(recipe: str, arch: str | None = None, resize: int | None = None, **reshape: Any) -> VGGSpec:
+    """The network a recipe trains: ``arch`` or the recipe's own, at ``resize`` or the recipe's size."""
+    _one_of("recipe", recipe, RECIPES)
+    chosen = RECIPES[recipe]
+    size = chosen["resize"] if resize is None else resize
+    return resolve_spec(arch or chosen.get("arch", DEFAULT_ARCH), **reshape, input_size=size)
 
 
 def learning_rate(config: TrainConfig, epoch: int) -> float:

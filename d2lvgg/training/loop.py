@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..backends import get_backend
+from ..backends.base import Runner
 from ..data.fashion_mnist import CHANNELS, CLASS_NAMES, load_fashion_mnist
 from ..data.pipeline import batches, num_batches
 from ..errors import ConfigError, RunError, RunInterrupted, SpecError
@@ -78,14 +79,10 @@ def epoch_batches(feed: Any, images: np.ndarray, labels: np.ndarray, *, batch_si
     return batches(images, labels, batch_size=batch_size, resize=size, shuffle=shuffle, seed=seed, epoch=epoch)
 
 
-def make_runner(network: ir.Sequential, config: TrainConfig) -> Any:
-    """The backend's runner for ``network`` on the configured device (MindSpore: and mode)."""
-    if config.backend == "mindspore":
-        options: dict[str, Any] = {"mode": config.ms_mode}
-    else:
-        options = {"device_data": config.device_data, "channels_last": config.channels_last, "amp": config.amp,
-                   "compile": config.compile}  # fmt: skip
-    return get_backend(config.backend).Runner(network, device=config.device, seed=config.seed, **options)
+def make_runner(network: ir.Sequential, config: TrainConfig) -> Runner:
+    """The configured backend's runner for ``network``, with that backend's options."""
+    backend = get_backend(config.backend)
+    return backend.make_runner(network, device=config.device, seed=config.seed, options=config.options)
 
 
 def check_fits_fashion_mnist(spec: VGGSpec) -> None:
@@ -331,7 +328,7 @@ def _duration(seconds: float) -> str:
 def _config_record(spec: VGGSpec, config: TrainConfig, backend: Any, runner: Any) -> dict[str, Any]:
     return {
         "spec": spec.to_dict(),
-        "train": asdict(config),
+        "train": config.record(),
         "device": runner.device_label,
         "fast": runner.fast,
         "versions": {"python": platform.python_version(), "numpy": np.__version__, "backend": backend.version()},
@@ -343,7 +340,7 @@ def _config_record(spec: VGGSpec, config: TrainConfig, backend: Any, runner: Any
 def load_config(run: RunDir) -> tuple[VGGSpec, TrainConfig]:
     """The spec and training config a run folder was written with."""
     record = run.read_json(CONFIG)
-    return VGGSpec.from_dict(record["spec"]), TrainConfig(**record["train"])
+    return VGGSpec.from_dict(record["spec"]), TrainConfig.from_record(record["train"])
 
 
 def evaluate_run(
@@ -359,11 +356,10 @@ def evaluate_run(
 
     run = RunDir.open(path)
     spec, config = load_config(run)
-    if backend and backend != config.backend and device is None:
-        device = "auto"  # the training backend's device name may mean nothing to the other one
-    config = replace(
-        config, backend=backend or config.backend, device=device or config.device, data_dir=data_dir or config.data_dir
-    )
+    if backend and backend != config.backend:
+        device = device or "auto"  # the training backend's device name may mean nothing to the other one
+        config = config.for_backend(backend)
+    config = replace(config, device=device or config.device, data_dir=data_dir or config.data_dir)
     check_fits_fashion_mnist(spec)
     network = ir.lower(spec)
     arrays = load_weights(run.file(WEIGHTS))

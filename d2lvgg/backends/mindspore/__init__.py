@@ -1,1 +1,16 @@
-"""The MindSpore backend: the book's ``vgg_block``/``vgg`` as ``nn.SequentialCell``, and its runner."""
+"""The MindSpore backend: the book's ``vgg_block``/``vgg`` as ``nn.SequentialCell``, and its runner.
+
+This file declares the backend without importing MindSpore; ``backend.py`` implements the contract.
+"""
+
+from ..base import Option
+
+FRAMEWORK = "mindspore"
+EXTRA = "mindspore"
+DEVICES = "auto, cpu, gpu or ascend"
+TEXTBOOK = {"conv_bias": False}  # the MindSpore edition leaves nn.Conv2d's has_bias at its default, False
+# Set (unless already set) before MindSpore loads. GLOG_v: its C++ side logs every WARNING
+# otherwise. ONEDNN_MAX_CPU_ISA: MindSpore 2.10's oneDNN picks a reference convolution on AVX-512
+# CPUs for its NCHW float32 layout, 25 ms where the AVX2 kernels take 0.4 ms (docs/speed.md).
+ENVIRONMENT = {"GLOG_v": "3", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+OPTIONS = (Option("ms_mode", "graph", "MindSpore's execution mode", ("graph", "pynative"), "--ms-mode"),)

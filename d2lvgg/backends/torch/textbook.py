@@ -17,7 +17,8 @@ from torch import nn
 from ...data.fashion_mnist import load_fashion_mnist
 from ...model import ir
 from ...model.spec import VGGSpec
-from .backend import compile_network, device_label, resolve_device
+from .device import device_label, resolve_device
+from .network import compile_network
 
 
 class PillowFashionMNIST(torch.utils.data.Dataset):

@@ -1,0 +1,178 @@
+"""The contract between d2lvgg and a framework: every verb the rest of the package may call.
+
+A backend is a sub-package ``d2lvgg/backends/<name>/`` whose ``__init__`` declares what it is
+without importing its framework (``FRAMEWORK``, ``EXTRA``, ``DEVICES``, ``OPTIONS``, ``TEXTBOOK``)
+and whose ``backend`` module implements :class:`Backend`. Training, evaluation, parity and the
+benchmark call these verbs and nothing else; ``tests/test_contract.py`` checks every installed
+backend against them.
+
+The network a backend builds may hold its parameters (PyTorch, MindSpore) or be a pure function
+beside them (JAX): the verbs that take a ``model`` take whatever ``compile_network`` returned, and
+the runner owns the parameters it trains either way (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..model import ir
+
+Arrays = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Option:
+    """A setting only one backend has, declared by it: the CLI and sweep grids learn it from here.
+
+    ``flag`` is the command-line switch; a boolean whose default is ``True`` is switched off by it.
+    ``plain`` is its value under ``--plain`` (the textbook's way); ``None`` leaves it alone.
+    """
+
+    name: str
+    default: Any
+    help: str
+    choices: tuple[Any, ...] = (True, False)
+    flag: str = ""
+    plain: Any = None
+
+    def check(self, value: Any, backend: str) -> Any:
+        """``value`` if it is one of the choices, else a one-line error naming them."""
+        if value not in self.choices or type(value) is not type(self.default):
+            allowed = ", ".join(map(str, self.choices))
+            raise ConfigError(f"{self.name} of the {backend} backend must be one of {allowed}, got {value!r}")
+        return value
+
+
+class Feed(Protocol):
+    """A dataset a runner keeps on its device, yielding batches in the seeded order of ``data.pipeline``."""
+
+    def __len__(self) -> int: ...
+
+    def batches(self, *, batch_size: int, shuffle: bool, seed: int, epoch: int) -> Iterator[tuple[Any, Any]]:
+        """One epoch's ``(images, labels)`` batches, already on the device."""
+        ...
+
+
+@runtime_checkable
+class Runner(Protocol):
+    """A compiled network on a device with SGD and cross-entropy: what the training loop drives.
+
+    ``device_label`` names the device as the book prints it; ``fast`` records which speed-ups are on.
+    """
+
+    device_label: str
+    fast: dict[str, bool]
+
+    def load_state(self, arrays: Arrays) -> None:
+        """Copy neutral-named weights (``data.weights`` naming) into the network."""
+        ...
+
+    def state(self) -> Arrays:
+        """The network's weights and buffers as numpy arrays under the neutral names."""
+        ...
+
+    def set_optimizer(self, lr: float, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
+        """SGD over every parameter: plain by default, as the book trains."""
+        ...
+
+    def set_lr(self, lr: float) -> None:
+        """The learning rate of the steps that follow (a schedule sets it each epoch)."""
+        ...
+
+    def start_epoch(self, seed: int) -> None:
+        """Reseed the epoch's randomness (dropout), so an epoch depends on its seed alone."""
+        ...
+
+    def optimizer_state(self) -> Arrays:
+        """The optimizer's own arrays (learning rate, momentum buffers), for a checkpoint."""
+        ...
+
+    def load_optimizer_state(self, arrays: Arrays) -> None:
+        """Restore what ``optimizer_state`` returned."""
+        ...
+
+    def data(self, images: np.ndarray, labels: np.ndarray, size: int) -> Feed | None:
+        """The dataset held on the device, or ``None`` to be fed numpy batches."""
+        ...
+
+    def train_step(self, x: Any, y: Any) -> tuple[Any, Any]:
+        """One SGD step: the batch's summed loss and correct predictions (read later by ``fetch``)."""
+        ...
+
+    def evaluate(self, x: Any, y: Any) -> tuple[Any, Any]:
+        """Summed loss and correct predictions of one batch in evaluation mode."""
+        ...
+
+    def fetch(self, values: list[Any]) -> list[float]:
+        """Metrics returned by the steps, as Python numbers (one host sync for the lot)."""
+        ...
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Float32 logits of a numpy batch, in evaluation mode."""
+        ...
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """One framework's implementation (each ``backends/<name>/backend.py`` module is one)."""
+
+    def version(self) -> str:
+        """The framework and its version, as run folders record it."""
+        ...
+
+    def has_accelerator(self, name: str = "auto") -> bool:
+        """Whether device ``name`` resolves to a GPU or NPU here rather than the CPU."""
+        ...
+
+    def vgg(
+        self,
+        conv_arch: Sequence[tuple[int, int]],
+        *,
+        kernel_sizes: Sequence[Sequence[int]] | None = None,
+        batch_norm: bool = False,
+        lrn: bool = False,
+        bias: bool = True,
+        in_channels: int = 1,
+        flattened: int | None = None,
+        head: Sequence[int] = (4096, 4096),
+        dropout: float = 0.5,
+        num_classes: int = 10,
+    ) -> Any:
+        """The book's ``vgg(conv_arch)`` in this framework, built from its ``vgg_block``.
+
+        Without options it is the book's network; the options add what the presets need.
+        """
+        ...
+
+    def compile_network(self, node: ir.Node) -> Any:
+        """The framework network for a lowered spec: ``vgg`` for a VGG, layer by layer otherwise."""
+        ...
+
+    def output_shapes(self, model: Any, shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+        """Every layer's and block's output shape for a zero batch, keyed by index path."""
+        ...
+
+    def param_count(self, model: Any) -> int:
+        """Trainable parameters of a compiled network."""
+        ...
+
+    def state_to_numpy(self, model: Any) -> Arrays:
+        """A compiled network's tensors under the neutral names."""
+        ...
+
+    def disable_reduced_precision(self) -> None:
+        """Full float32 everywhere (no TF32 and the like), for parity checks."""
+        ...
+
+    def peak_memory_mb(self, device_label: str) -> float | None:
+        """Peak accelerator memory this process used on ``device_label``; ``None`` on a CPU."""
+        ...
+
+    def make_runner(self, network: ir.Sequential, *, device: str, seed: int, options: dict[str, Any]) -> Runner:
+        """A :class:`Runner` for ``network`` with this backend's ``options`` (already checked)."""
+        ...

@@ -1,0 +1,174 @@
+"""The MindSpore runner: a compiled network on a device, trained with SGD and cross-entropy."""
+
+from __future__ import annotations
+
+import mindspore as ms
+import numpy as np
+from mindspore import nn
+
+from ...model import ir
+from .device import configure, sigterm_as_interrupt
+from .network import Dropout, compile_network
+
+# Neutral (PyTorch) tensor names -> MindSpore's, for batch norm; all others are the same.
+BN_NAMES = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"}
+
+
+def _ms_name(name: str, bn_layers: set[str]) -> str:
+    layer, kind = name.rsplit(".", 1)
+    return f"{layer}.{BN_NAMES[kind]}" if layer in bn_layers else name
+
+
+def _batch_norm_layers(model: nn.Cell) -> set[str]:
+    return {name for name, cell in model.cells_and_names() if isinstance(cell, nn.BatchNorm2d)}
+
+
+def state_to_numpy(model: nn.Cell) -> dict[str, np.ndarray]:
+    """The network's tensors under the neutral (PyTorch) names."""
+    bn_layers = _batch_norm_layers(model)
+    neutral_kind = {v: k for k, v in BN_NAMES.items()}
+    arrays = {}
+    for name, param in model.parameters_and_names():
+        layer, kind = name.rsplit(".", 1)
+        if kind == "mask":  # a dropout cell's per-step buffer, not part of the network's state
+            continue
+        neutral = f"{layer}.{neutral_kind[kind]}" if layer in bn_layers else name
+        arrays[neutral] = param.asnumpy().copy()
+    return arrays
+
+
+def load_numpy_state(model: nn.Cell, arrays: dict[str, np.ndarray]) -> None:
+    """Copy neutral-named arrays into the network's parameters."""
+    params = dict(model.parameters_and_names())
+    bn_layers = _batch_norm_layers(model)
+    for name, value in arrays.items():
+        params[_ms_name(name, bn_layers)].set_data(ms.Tensor(np.ascontiguousarray(value, np.float32)))
+
+
+def _dropout_widths(model: nn.SequentialCell) -> list[tuple[Dropout, int]]:
+    """Each dropout cell of the head with the width of the dense layer before it."""
+    found, width = [], 0
+    for i in range(len(model)):
+        cell = model[i]
+        if isinstance(cell, nn.Dense):
+            width = cell.out_channels
+        elif isinstance(cell, Dropout):
+            found.append((cell, width))
+    return found
+
+
+class _TrainStep(nn.Cell):
+    """Forward, backward and update as one cell: compiled whole in graph mode, eager in PyNative."""
+
+    def __init__(self, model: nn.Cell, loss: nn.Cell, optimizer: nn.Optimizer) -> None:
+        super().__init__()
+        self.model, self.loss, self.optimizer = model, loss, optimizer
+        self.grad_fn = ms.value_and_grad(self.forward, None, optimizer.parameters, has_aux=True)
+
+    def forward(self, x, y):
+        logits = self.model(x)
+        return self.loss(logits, y), logits
+
+    def construct(self, x, y):
+        (loss, logits), grads = self.grad_fn(x, y)
+        self.optimizer(grads)
+        return loss, logits
+
+
+class Runner:
+    """A compiled network with plain SGD and softmax cross-entropy: the textbook's recipe.
+
+    In graph mode the whole training step (forward, backward, update) is one compiled graph.
+    """
+
+    def __init__(self, network: ir.Sequential, *, device: str = "auto", seed: int = 0, mode: str = "graph") -> None:
+        target = configure(device, mode)
+        sigterm_as_interrupt()
+        self.device_label = f"{target.lower()} ({mode} mode)"
+        self.mode = mode
+        self.fast = {"graph_mode": mode == "graph"}  # the whole step as one compiled graph
+        ms.set_seed(seed)
+        self.model = compile_network(network)
+        self.loss = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean")
+        self._step = None
+        self._dropouts = _dropout_widths(self.model)
+        self._masks = np.random.default_rng(seed)
+
+    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
+        load_numpy_state(self.model, arrays)
+
+    def data(self, images: np.ndarray, labels: np.ndarray, size: int) -> None:
+        """No device-resident dataset: the trainer's numpy batches are copied in once per step."""
+        return None
+
+    def fetch(self, values: list[float]) -> list[float]:
+        """Metrics are already Python numbers (each step reads its loss back)."""
+        return [float(v) for v in values]
+
+    def state(self) -> dict[str, np.ndarray]:
+        return state_to_numpy(self.model)
+
+    def set_optimizer(self, lr: float, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
+        """SGD: plain by default (the book's), with momentum and weight decay for the lab recipe."""
+        # One parameter group, so weight decay reaches every tensor as in PyTorch (MindSpore's default
+        # filter would exempt batch norm's gamma and beta).
+        group = [{"params": self.model.trainable_params(), "weight_decay": weight_decay}]
+        self.optimizer = nn.SGD(group, learning_rate=lr, momentum=momentum)
+        self._build_step()
+
+    def set_lr(self, lr: float) -> None:
+        self.optimizer.learning_rate.set_data(ms.Tensor(lr, ms.float32))
+
+    def _build_step(self) -> None:
+        self._step = _TrainStep(self.model, self.loss, self.optimizer)
+
+    def start_epoch(self, seed: int) -> None:
+        """Restart the dropout masks' stream, so an epoch's masks depend on the epoch alone."""
+        self._masks = np.random.default_rng(seed)
+
+    def _draw_masks(self, batch: int) -> None:
+        for cell, width in self._dropouts:
+            keep = self._masks.random((batch, width)) >= cell.p
+            mask = keep.astype(np.float32) / np.float32(1.0 - cell.p)
+            if cell.mask.shape[0] < batch or cell.mask.shape[1] != width:
+                cell.mask.set_data(ms.Tensor(mask))
+            else:
+                padded = np.ones(cell.mask.shape, np.float32)
+                padded[:batch] = mask
+                cell.mask.set_data(ms.Tensor(padded))
+
+    def optimizer_state(self) -> dict[str, np.ndarray]:
+        """The optimizer's own tensors (step count, learning rate, accumulators), not the weights."""
+        weights = {id(p) for p in self.model.get_parameters()}
+        return {n: p.asnumpy().copy() for n, p in self.optimizer.parameters_and_names() if id(p) not in weights}
+
+    def load_optimizer_state(self, arrays: dict[str, np.ndarray]) -> None:
+        params = dict(self.optimizer.parameters_and_names())
+        for name, value in arrays.items():
+            params[name].set_data(ms.Tensor(np.ascontiguousarray(value)))
+
+    @staticmethod
+    def _tensors(x: np.ndarray, y: np.ndarray) -> tuple[ms.Tensor, ms.Tensor]:
+        return ms.Tensor(x), ms.Tensor(y.astype(np.int32))
+
+    def train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
+        """One SGD step; returns the batch's summed loss and its number of correct predictions."""
+        assert self._step is not None, "call set_optimizer first"
+        self.model.set_train(True)
+        self._draw_masks(len(y))
+        loss, logits = self._step(*self._tensors(x, y))
+        correct = int((logits.asnumpy().argmax(axis=1) == y).sum())
+        return float(loss.asnumpy()) * len(y), correct
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Logits in evaluation mode."""
+        self.model.set_train(False)
+        return self.model(ms.Tensor(x)).asnumpy()
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
+        """Summed loss and correct predictions of one batch in evaluation mode."""
+        self.model.set_train(False)
+        xs, ys = self._tensors(x, y)
+        logits = self.model(xs)
+        loss = self.loss(logits, ys)
+        return float(loss.asnumpy()) * len(y), int((logits.asnumpy().argmax(axis=1) == y).sum())

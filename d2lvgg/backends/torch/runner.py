@@ -1,0 +1,192 @@
+"""The PyTorch runner: a compiled network on a device, trained with SGD and cross-entropy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ...data.pipeline import epoch_order, num_batches, resize_weights
+from ...model import ir
+from .device import device_label, resolve_device
+from .network import compile_network
+
+
+def state_to_numpy(model: nn.Module) -> dict[str, np.ndarray]:
+    """The model's tensors under the neutral names (batch norm's step counter left out)."""
+    return {
+        name: tensor.detach().cpu().numpy().copy()
+        for name, tensor in model.state_dict().items()
+        if not name.endswith("num_batches_tracked")
+    }
+
+
+def load_numpy_state(model: nn.Module, arrays: dict[str, np.ndarray]) -> None:
+    """Copy neutral-named arrays into the model, in place, on whatever device it lives."""
+    state = model.state_dict()
+    with torch.no_grad():
+        for name, value in arrays.items():
+            state[name].copy_(torch.from_numpy(np.ascontiguousarray(value)))
+
+
+class DeviceData:
+    """The whole uint8 dataset on the runner's device, resized there one batch at a time.
+
+    The same seeded order and the same Pillow-equivalent resize matrices as ``d2lvgg.pipeline``,
+    applied with the device's matrix products instead of numpy's.
+    """
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, size: int, runner: Runner) -> None:
+        self.runner = runner
+        self.images = torch.tensor(images, dtype=torch.uint8, device=runner.device)  # a copy: the source is read-only
+        self.labels = torch.from_numpy(np.asarray(labels).astype(np.int64)).to(runner.device)
+        h, w = images.shape[1:]
+        self.resize = (h, w) != (size, size)
+        self.rows = torch.from_numpy(resize_weights(h, size) * np.float32(1 / 255)).to(runner.device)
+        self.cols = torch.from_numpy(np.ascontiguousarray(resize_weights(w, size).T)).to(runner.device)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def batches(self, *, batch_size: int, shuffle: bool, seed: int, epoch: int) -> Iterator[tuple[Any, Any]]:
+        order = torch.from_numpy(epoch_order(len(self), shuffle=shuffle, seed=seed, epoch=epoch)).to(self.runner.device)
+        for b in range(num_batches(len(self), batch_size)):
+            idx = order[b * batch_size : (b + 1) * batch_size]
+            x = self.images[idx].float()
+            x = torch.matmul(self.rows, torch.matmul(x, self.cols)).clamp_(0.0, 1.0) if self.resize else x / 255.0
+            yield self.runner.layout(x.unsqueeze(1)), self.labels[idx]
+
+
+class Runner:
+    """A compiled network on a device with plain SGD and cross-entropy: the textbook's recipe.
+
+    The fast path (each part can be switched off): the dataset held on the device, channels-last
+    memory, metrics kept on the device between reads, and on a GPU bfloat16 autocast and
+    ``torch.compile``. ``fast`` records what is on.
+    """
+
+    def __init__(
+        self,
+        network: ir.Sequential,
+        *,
+        device: str = "auto",
+        seed: int = 0,
+        device_data: bool = False,
+        channels_last: bool = False,
+        amp: str = "off",
+        compile: str = "off",
+    ) -> None:
+        torch.manual_seed(seed)  # framework-default init and dropout masks
+        self.device = resolve_device(device)
+        self.device_label = device_label(self.device)
+        self.model = compile_network(network).to(self.device)
+        on_gpu = self.device.type == "cuda"
+        self.fast = {
+            "device_data": device_data,
+            "channels_last": channels_last,
+            "amp": _on(amp, auto=on_gpu and torch.cuda.is_bf16_supported()),
+            "compile": _on(compile, auto=on_gpu),
+            "lazy_metrics": device_data,
+        }
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.forward = torch.compile(self.model) if self.fast["compile"] else self.model
+        self.loss = nn.CrossEntropyLoss()
+        self.optimizer: torch.optim.Optimizer | None = None
+        if on_gpu:
+            torch.backends.cudnn.benchmark = True
+
+    def layout(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.fast["channels_last"] else x
+
+    def data(self, images: np.ndarray, labels: np.ndarray, size: int) -> DeviceData | None:
+        """The dataset on the device, or ``None`` when the fast path's device data is off."""
+        return DeviceData(images, labels, size, self) if self.fast["device_data"] else None
+
+    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
+        load_numpy_state(self.model, arrays)
+
+    def state(self) -> dict[str, np.ndarray]:
+        return state_to_numpy(self.model)
+
+    def set_optimizer(self, lr: float, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
+        """SGD: plain by default (the book's), with momentum and weight decay for the lab recipe."""
+        self.optimizer = torch.optim.SGD(
+            self.model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay, foreach=True
+        )
+
+    def set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def start_epoch(self, seed: int) -> None:
+        """Reseed dropout, so an epoch's masks depend on the epoch alone (exact resume)."""
+        torch.manual_seed(seed)
+
+    def optimizer_state(self) -> dict[str, np.ndarray]:
+        """The optimizer's tensors (plain SGD keeps none; momentum buffers if there were)."""
+        state = {"lr": np.array(self.optimizer.param_groups[0]["lr"], dtype=np.float64)}
+        for i, param in enumerate(self.model.parameters()):
+            buffer = self.optimizer.state.get(param, {}).get("momentum_buffer")
+            if buffer is not None:
+                state[f"momentum_buffer.{i}"] = buffer.detach().cpu().numpy().copy()
+        return state
+
+    def load_optimizer_state(self, arrays: dict[str, np.ndarray]) -> None:
+        params = list(self.model.parameters())
+        for name, value in arrays.items():
+            if name.startswith("momentum_buffer."):
+                buffer = torch.from_numpy(np.ascontiguousarray(value)).to(self.device)
+                self.optimizer.state[params[int(name.split(".")[1])]]["momentum_buffer"] = buffer
+
+    def _tensors(self, x: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        if isinstance(x, np.ndarray):
+            x, y = self.layout(torch.from_numpy(x).to(self.device)), torch.from_numpy(y).to(self.device)
+        return x, y
+
+    def _autocast(self) -> Any:
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.fast["amp"])
+
+    def train_step(self, x: Any, y: Any) -> tuple[Any, Any]:
+        """One SGD step; the batch's summed loss and correct predictions (device tensors when lazy)."""
+        assert self.optimizer is not None, "call set_optimizer first"
+        self.model.train()
+        xs, ys = self._tensors(x, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        with self._autocast():
+            logits = self.forward(xs)
+            loss = self.loss(logits.float(), ys)
+        loss.backward()
+        self.optimizer.step()
+        loss_sum, correct = loss.detach() * len(ys), (logits.argmax(dim=1) == ys).sum()
+        return (loss_sum, correct) if self.fast["lazy_metrics"] else (float(loss_sum), int(correct))
+
+    def fetch(self, values: list[Any]) -> list[float]:
+        """Metrics as Python numbers, with one host sync for the lot."""
+        if values and isinstance(values[0], torch.Tensor):
+            return torch.stack(values).float().cpu().tolist()
+        return [float(v) for v in values]
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Logits in evaluation mode (float32, whatever the training precision)."""
+        self.model.eval()
+        with torch.no_grad(), self._autocast():
+            return self.model(self.layout(torch.from_numpy(x).to(self.device))).float().cpu().numpy()
+
+    def evaluate(self, x: Any, y: Any) -> tuple[Any, Any]:
+        """Summed loss and correct predictions of one batch in evaluation mode."""
+        self.model.eval()
+        xs, ys = self._tensors(x, y)
+        with torch.no_grad(), self._autocast():
+            logits = self.model(xs).float()
+            loss = self.loss(logits, ys)
+        loss_sum, correct = loss * len(ys), (logits.argmax(dim=1) == ys).sum()
+        return (loss_sum, correct) if self.fast["lazy_metrics"] else (float(loss_sum), int(correct))
+
+
+def _on(value: str, *, auto: bool) -> bool:
+    """An ``auto``/``on``/``off`` option (checked by its declaration) as a yes or no."""
+    return auto if value == "auto" else value == "on"

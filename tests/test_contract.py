@@ -1,0 +1,95 @@
+"""The backend contract: every installed backend implements it, and options live with their backend."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from d2lvgg import BackendError, ConfigError, preset
+from d2lvgg.backends import REGISTRY, all_options, available, declaration, get_backend, options, resolve_options
+from d2lvgg.backends.base import Backend, Option, Runner
+from d2lvgg.model.ir import lower
+from d2lvgg.tools.cli import build_parser
+from d2lvgg.training.config import TrainConfig
+
+BACKENDS = [pytest.param(name, marks=getattr(pytest.mark, name)) for name in REGISTRY]
+
+
+def _verbs(protocol: type) -> list[str]:
+    return [name for name, member in vars(protocol).items() if inspect.isfunction(member) and name[0] != "_"]
+
+
+def _parameters(function) -> list[str]:
+    return [name for name in inspect.signature(function).parameters if name != "self"]
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_each_installed_backend_implements_every_verb_with_its_signature(name):
+    backend = get_backend(name)
+    assert isinstance(backend, Backend)
+    for verb in _verbs(Backend):
+        assert _parameters(getattr(backend, verb)) == _parameters(getattr(Backend, verb)), verb
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_each_runner_implements_every_verb_with_its_signature(name):
+    backend = get_backend(name)
+    spec = preset("d2l_vgg11").scaled(16).with_options(head=(32,), input_size=32)
+    runner = backend.make_runner(lower(spec), device="cpu", seed=0, options=resolve_options(name, {}))
+    assert isinstance(runner, Runner)
+    assert isinstance(runner.device_label, str) and isinstance(runner.fast, dict)
+    for verb in _verbs(Runner):
+        assert _parameters(getattr(runner, verb)) == _parameters(getattr(Runner, verb)), verb
+
+
+def test_every_backend_declares_itself_without_its_framework():
+    for name in REGISTRY:
+        info = declaration(name)
+        assert isinstance(info.FRAMEWORK, str) and isinstance(info.EXTRA, str) and info.DEVICES
+        assert isinstance(info.ENVIRONMENT, dict) and isinstance(info.TEXTBOOK, dict)
+        assert all(isinstance(option, Option) and option.flag.startswith("--") for option in info.OPTIONS)
+        assert all(option.check(option.default, name) == option.default for option in info.OPTIONS)
+    assert set(available()) <= set(REGISTRY)
+
+
+def test_options_are_owned_by_one_backend_and_checked_there():
+    owners = {name: backend for name, (backend, _) in all_options().items()}
+    assert owners == {"device_data": "torch", "channels_last": "torch", "amp": "torch", "compile": "torch",
+                      "ms_mode": "mindspore"}  # fmt: skip
+    assert resolve_options("mindspore", {}) == {"ms_mode": "graph"}
+    assert resolve_options("torch", {"amp": "on"})["amp"] == "on"
+    with pytest.raises(ConfigError, match="ms_mode is not an option of the torch backend .it belongs to the mindspore"):
+        resolve_options("torch", {"ms_mode": "graph"})
+    with pytest.raises(ConfigError, match="amp of the torch backend must be one of auto, on, off, got 'fast'"):
+        resolve_options("torch", {"amp": "fast"})
+    with pytest.raises(ConfigError, match="device_data of the torch backend must be one of True, False, got 1"):
+        resolve_options("torch", {"device_data": 1})
+    with pytest.raises(BackendError, match="unknown backend 'jax'"):
+        options("jax")
+
+
+def test_a_config_carries_its_backends_options_and_reads_old_flat_records():
+    config = TrainConfig(backend="mindspore", options={"ms_mode": "pynative"})
+    assert config.options == {"ms_mode": "pynative"}
+    assert config.record()["ms_mode"] == "pynative" and "options" not in config.record()
+    assert TrainConfig.from_record(config.record()) == config
+    # d2lvgg 0.1.0 stored every backend's switches flat, for any backend: each keeps its own
+    old = {"backend": "torch", "epochs": 2, "ms_mode": "graph", "device_data": False, "amp": "auto"}
+    assert TrainConfig.from_record(old).options == {**resolve_options("torch", {}), "device_data": False}
+    with pytest.raises(ConfigError, match="unknown setting 'colour'"):
+        TrainConfig.from_record({"colour": "blue"})
+
+
+@pytest.mark.parametrize("command", ["train", "bench"])
+def test_the_cli_learns_every_option_from_its_backend(command):
+    parser = build_parser()
+    untouched = parser.parse_args([command])
+    for _, option in all_options().values():
+        assert getattr(untouched, option.name) is None  # not given: the backend's default applies
+        if option.choices == (True, False):
+            args = parser.parse_args([command, option.flag])
+            assert getattr(args, option.name) is (not option.default)
+        else:
+            args = parser.parse_args([command, option.flag, option.choices[-1]])
+            assert getattr(args, option.name) == option.choices[-1]
