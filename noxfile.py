@@ -101,5 +101,6 @@ def docs(session: nox.Session) -> None:
     session.install("-e", ".[docs,torch,mindspore]", *CONSTRAINTS)
     env = {"GLOG_v": "3"}
     session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html", env=env)
-    session.run("sphinx-build", "-W", "-b", "doctest", "-D", "nb_execution_mode=off", "docs", "docs/_build/doctest",
-                env=env)  # fmt: skip
+    session.run(
+        "sphinx-build", "-W", "-b", "doctest", "-D", "nb_execution_mode=off", "docs", "docs/_build/doctest", env=env
+    )

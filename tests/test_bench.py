@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 
 from d2lvgg import ConfigError
 from d2lvgg.data.fashion_mnist import SYSTEM_DIR
 from d2lvgg.model.specfile import resolve_spec
-from d2lvgg.tools.bench import BenchConfig, _steps_and_time, measure, run_bench
+from d2lvgg.tools.bench import BenchConfig, measure, run_bench, time_steps
 from d2lvgg.tools.cli import main
 
 pytestmark = [
@@ -22,9 +23,31 @@ TINY = resolve_spec("d2l_vgg11", ratio=16, head=(64,), input_size=32).to_dict()
 
 def test_bench_measures_both_loops_and_writes_json(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    argv = ["bench", "--arch", "d2l_vgg11", "--ratio", "16", "--head", "64", "--resize", "32", "--batch-size", "32",
-            "--device", "cpu", "--steps", "3", "--warmup", "1", "--repeats", "2", "--workers", "1",
-            "--json", str(out)]  # fmt: skip
+    argv = [
+        "bench",
+        "--arch",
+        "d2l_vgg11",
+        "--ratio",
+        "16",
+        "--head",
+        "64",
+        "--resize",
+        "32",
+        "--batch-size",
+        "32",
+        "--device",
+        "cpu",
+        "--steps",
+        "3",
+        "--warmup",
+        "1",
+        "--repeats",
+        "2",
+        "--workers",
+        "1",
+        "--json",
+        str(out),
+    ]
     assert main(argv) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     match = re.fullmatch(r"torch cpu: d2lvgg ([\d.]+) ex/s, textbook loop ([\d.]+) ex/s, speedup ([\d.]+)x", last)
@@ -66,11 +89,25 @@ def test_a_whole_epoch_is_timed_on_a_fresh_pass_after_the_warm_up_pass_ends():
     def step(x, y):
         seen.append(x)
 
-    timing = _steps_and_time(make, step, BenchConfig(TINY, steps=None, warmup=2))
+    timing = time_steps(make, _timed(step), BenchConfig(TINY, steps=None, warmup=2))
     assert passes == [0, 1] and closed == [0, 1]  # the warm-up pass ended before the timed one began
     assert seen == [(0, 0), (0, 1)] + [(1, b) for b in range(6)]
     assert timing["compute_examples_per_sec"] >= timing["examples_per_sec"] > 0
 
     seen.clear()
-    _steps_and_time(make, step, BenchConfig(TINY, steps=7, warmup=2))
+    time_steps(make, _timed(step), BenchConfig(TINY, steps=7, warmup=2))
     assert seen == [(0, b) for b in range(6)] + [(1, 0), (1, 1), (1, 2)]  # steps run on across passes
+
+
+def _timed(step):
+    """A loop over batches calling ``step`` on each, returning the seconds spent inside the steps."""
+
+    def steps(batches):
+        seconds = 0.0
+        for x, y in batches:
+            tic = time.perf_counter()
+            step(x, y)
+            seconds += time.perf_counter() - tic
+        return seconds
+
+    return steps

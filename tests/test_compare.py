@@ -6,11 +6,10 @@ import json
 
 import pytest
 
-from d2lvgg import RunError, preset
+from d2lvgg import RunError, TrainConfig, preset, train
 from d2lvgg.data.fashion_mnist import SYSTEM_DIR
 from d2lvgg.tools.cli import main
 from d2lvgg.tools.compare import compare_runs
-from d2lvgg.training.loop import TrainConfig, train
 
 pytestmark = [
     pytest.mark.torch,

@@ -46,7 +46,8 @@ def test_each_runner_implements_every_verb_with_its_signature(name):
 def test_every_backend_declares_itself_without_its_framework():
     for name in REGISTRY:
         info = declaration(name)
-        assert isinstance(info.FRAMEWORK, str) and isinstance(info.EXTRA, str) and info.DEVICES
+        assert isinstance(info.FRAMEWORK, str) and isinstance(info.EXTRA, str) and info.DEVICES and info.TITLE
+        assert isinstance(info.TEXTBOOK_LOADER, bool) and isinstance(info.DEVICE_NAMES, dict)
         assert isinstance(info.ENVIRONMENT, dict) and isinstance(info.TEXTBOOK, dict)
         assert all(isinstance(option, Option) and option.flag.startswith("--") for option in info.OPTIONS)
         assert all(option.check(option.default, name) == option.default for option in info.OPTIONS)
@@ -55,8 +56,13 @@ def test_every_backend_declares_itself_without_its_framework():
 
 def test_options_are_owned_by_one_backend_and_checked_there():
     owners = {name: backend for name, (backend, _) in all_options().items()}
-    assert owners == {"device_data": "torch", "channels_last": "torch", "amp": "torch", "compile": "torch",
-                      "ms_mode": "mindspore"}  # fmt: skip
+    assert owners == {
+        "device_data": "torch",
+        "channels_last": "torch",
+        "amp": "torch",
+        "compile": "torch",
+        "ms_mode": "mindspore",
+    }
     assert resolve_options("mindspore", {}) == {"ms_mode": "graph"}
     assert resolve_options("torch", {"amp": "on"})["amp"] == "on"
     with pytest.raises(ConfigError, match="ms_mode is not an option of the torch backend .it belongs to the mindspore"):

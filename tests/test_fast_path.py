@@ -8,12 +8,11 @@ import re
 import numpy as np
 import pytest
 
-from d2lvgg import preset
+from d2lvgg import TrainConfig, preset, train
 from d2lvgg.data.fashion_mnist import SYSTEM_DIR, load_fashion_mnist
 from d2lvgg.data.pipeline import batches
 from d2lvgg.model.ir import lower
 from d2lvgg.tools.cli import main
-from d2lvgg.training.loop import TrainConfig, train
 
 pytestmark = [
     pytest.mark.torch,
@@ -53,8 +52,11 @@ def test_metrics_stay_on_the_device_until_fetched(data):
 
     runner = Runner(lower(TINY), device="cpu", device_data=True)
     runner.set_optimizer(0.05)
-    x, y = next(runner.data(data.train_images[:64], data.train_labels[:64], 32).batches(
-        batch_size=64, shuffle=False, seed=0, epoch=0))  # fmt: skip
+    x, y = next(
+        runner.data(data.train_images[:64], data.train_labels[:64], 32).batches(
+            batch_size=64, shuffle=False, seed=0, epoch=0
+        )
+    )
     loss, correct = runner.train_step(x, y)
     assert isinstance(loss, torch.Tensor) and isinstance(correct, torch.Tensor)
     fetched = runner.fetch([loss, correct])
@@ -65,11 +67,40 @@ def test_the_run_records_which_switches_were_on(tmp_path):
     config = TrainConfig(epochs=1, train_limit=256, test_limit=128, device="cpu")
     train(TINY, config, out=tmp_path / "fast", progress=False, echo=False)
     record = json.loads((tmp_path / "fast" / "config.json").read_text())
-    assert record["fast"] == {"device_data": True, "channels_last": True, "amp": False, "compile": False,
-                              "lazy_metrics": True}  # fmt: skip
-    assert main(["train", "--arch", "d2l_vgg11", "--ratio", "16", "--head", "64", "--resize", "32", "--epochs", "1",
-                 "--train-limit", "256", "--test-limit", "128", "--device", "cpu", "--plain",
-                 "--out", str(tmp_path / "plain")]) == 0  # fmt: skip
+    assert record["fast"] == {
+        "device_data": True,
+        "channels_last": True,
+        "amp": False,
+        "compile": False,
+        "lazy_metrics": True,
+    }
+    assert (
+        main(
+            [
+                "train",
+                "--arch",
+                "d2l_vgg11",
+                "--ratio",
+                "16",
+                "--head",
+                "64",
+                "--resize",
+                "32",
+                "--epochs",
+                "1",
+                "--train-limit",
+                "256",
+                "--test-limit",
+                "128",
+                "--device",
+                "cpu",
+                "--plain",
+                "--out",
+                str(tmp_path / "plain"),
+            ]
+        )
+        == 0
+    )
     record = json.loads((tmp_path / "plain" / "config.json").read_text())
     assert not any(record["fast"].values())
     assert record["train"] | PLAIN == record["train"]
@@ -92,28 +123,22 @@ def test_a_time_estimate_is_printed_before_the_first_epoch_ends(tmp_path, capsys
 
 
 def test_a_long_cpu_run_at_224_gets_configurations_that_fit_a_class():
-    from types import SimpleNamespace
+    from d2lvgg.training.report import estimate_line
 
-    from d2lvgg.training.loop import _estimate_line
-
-    cpu, gpu = SimpleNamespace(device_label="cpu"), SimpleNamespace(device_label="cuda:0")
-    config, at224 = TrainConfig(epochs=10), preset("d2l_vgg11_small")
-    line = _estimate_line(3120.0, 9, at224, config, cpu, 0)
+    cpu, gpu, epochs = "cpu", "cuda:0", (0, 10)
+    at224 = preset("d2l_vgg11_small")
+    line = estimate_line(3120.0, 9, at224, cpu, epochs)
     assert line.startswith("estimate from 9 steps: about 52 min per epoch, 8.7 h for 10 epochs (plus")
     assert "--ratio 16 --head 256,256 --resize 32" in line and "d2lvgg sweep --list" in line
-    assert "this is slow" not in _estimate_line(3120.0, 9, at224, config, gpu, 0)
-    assert "this is slow" not in _estimate_line(60.0, 9, at224, config, cpu, 0)  # 10 minutes: it fits
-    assert "this is slow" not in _estimate_line(3120.0, 9, at224.with_options(input_size=96), config, cpu, 0)
+    assert "this is slow" not in estimate_line(3120.0, 9, at224, gpu, epochs)
+    assert "this is slow" not in estimate_line(60.0, 9, at224, cpu, epochs)  # 10 minutes: it fits
+    assert "this is slow" not in estimate_line(3120.0, 9, at224.with_options(input_size=96), cpu, epochs)
 
 
 def test_a_resumed_runs_estimate_counts_only_the_epochs_left():
-    from types import SimpleNamespace
+    from d2lvgg.training.report import estimate_line
 
-    from d2lvgg.training.loop import _estimate_line
-
-    line = _estimate_line(
-        60.0, 9, preset("d2l_vgg11_small"), TrainConfig(epochs=10), SimpleNamespace(device_label="cpu"), 7
-    )
+    line = estimate_line(60.0, 9, preset("d2l_vgg11_small"), "cpu", (7, 10))
     assert line.startswith("estimate from 9 steps: about 60 s per epoch, 3 min for 3 epochs still to run")
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -108,3 +112,28 @@ def test_ascend_runs_a_training_step():
     runner.set_optimizer(0.05)
     loss, _ = runner.train_step(np.zeros((8, 1, 32, 32), np.float32), np.zeros(8, np.int64))
     assert np.isfinite(loss) and runner.device_label.startswith("ascend")
+
+
+def test_a_failed_graph_compile_dumps_into_the_temp_folder_not_the_working_one(tmp_path):
+    script = """
+import numpy as np
+from d2lvgg.backends import get_backend
+get_backend("mindspore")
+import mindspore as ms
+ms.set_context(mode=ms.GRAPH_MODE)
+class Broken(ms.nn.Cell):
+    def construct(self, x):
+        return x + no_such_name
+try:
+    Broken()(ms.Tensor(np.ones(3, np.float32)))
+except NameError:
+    print("compile failed")
+"""
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "MS_OM_PATH"} | {"TMPDIR": str(temp)}
+    (tmp_path / "broken.py").write_text(script)  # graph mode parses the cell's source: it needs a file
+    done = subprocess.run([sys.executable, "broken.py"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert "compile failed" in done.stdout, done.stderr[-2000:]
+    assert not (tmp_path / "rank_0").exists()
+    assert (temp / "d2lvgg-mindspore" / "rank_0" / "om" / "analyze_fail.ir").is_file()

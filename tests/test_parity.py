@@ -7,11 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from d2lvgg import preset, preset_names
+from d2lvgg import TrainConfig, evaluate_run, preset, preset_names, train
 from d2lvgg.data.fashion_mnist import SYSTEM_DIR
 from d2lvgg.tools.cli import main
 from d2lvgg.tools.parity import check_backward, check_forward, check_parameters, check_shapes, run_parity
-from d2lvgg.training.loop import TrainConfig, evaluate_run, train
 
 pytestmark = pytest.mark.parity
 

@@ -13,11 +13,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from d2lvgg import RunError, preset
+from d2lvgg import RunError, TrainConfig, preset, resume, train
 from d2lvgg.data.fashion_mnist import SYSTEM_DIR
 from d2lvgg.tools.cli import main
 from d2lvgg.training.checkpoint import load_checkpoint
-from d2lvgg.training.loop import TrainConfig, resume, train
 from d2lvgg.training.weights import load_weights
 
 pytestmark = pytest.mark.skipif(not SYSTEM_DIR.is_dir(), reason=f"real Fashion-MNIST not installed at {SYSTEM_DIR}")

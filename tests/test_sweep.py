@@ -43,9 +43,11 @@ def test_cells_are_every_combination_of_the_axes(tmp_path):
     path.write_text('[base]\nepochs = 1\n[axes]\nbackend = ["torch", "mindspore"]\nresize = [224, 96]\n')
     cells = load_grid(path).cells()
     assert [c.name for c in cells] == [
-        "backend-torch__resize-224", "backend-torch__resize-96",
-        "backend-mindspore__resize-224", "backend-mindspore__resize-96",
-    ]  # fmt: skip
+        "backend-torch__resize-224",
+        "backend-torch__resize-96",
+        "backend-mindspore__resize-224",
+        "backend-mindspore__resize-96",
+    ]
     assert cells[3].settings == {"epochs": 1, "backend": "mindspore", "resize": 96}
     assert cells[3].spec().input_size == 96 and cells[3].config().backend == "mindspore"
 
@@ -117,24 +119,24 @@ def test_a_folder_holding_something_else_is_never_overwritten(tiny_grid, tmp_pat
 @pytest.mark.torch
 @needs_data
 def test_an_interrupted_sweep_skips_finished_cells_and_resumes_the_cut_one(tiny_grid, tmp_path, capsys, monkeypatch):
-    import d2lvgg.training.loop
+    import d2lvgg.training.session
 
     reference = tmp_path / "uninterrupted"
     sweep(load_grid(tiny_grid), reference, say=lambda line: None)
 
-    real_save = d2lvgg.training.loop.save_checkpoint
+    real_save = d2lvgg.training.session.save_checkpoint
 
     def save_then_stop_in_second_cell(folder, checkpoint):
         real_save(folder, checkpoint)
         if folder.name == "lr-0.1" and checkpoint.epochs_done == 1:
             raise KeyboardInterrupt  # Ctrl-C in the lab, one epoch into the second cell
 
-    monkeypatch.setattr(d2lvgg.training.loop, "save_checkpoint", save_then_stop_in_second_cell)
+    monkeypatch.setattr(d2lvgg.training.session, "save_checkpoint", save_then_stop_in_second_cell)
     out = tmp_path / "sweep"
     assert main(["sweep", str(tiny_grid), "--out", str(out)]) == 130
     assert f"Continue with: d2lvgg sweep {tiny_grid} --out {out}" in capsys.readouterr().err
     assert (out / "lr-0.05" / "result.json").is_file() and not (out / "lr-0.1" / "result.json").exists()
-    monkeypatch.setattr(d2lvgg.training.loop, "save_checkpoint", real_save)
+    monkeypatch.setattr(d2lvgg.training.session, "save_checkpoint", real_save)
     finished_weights = (out / "lr-0.05" / "weights.npz").stat().st_mtime_ns
 
     assert main(["sweep", str(tiny_grid), "--out", str(out)]) == 0

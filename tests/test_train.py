@@ -8,10 +8,9 @@ import re
 import numpy as np
 import pytest
 
-from d2lvgg import ConfigError, RunError, preset
+from d2lvgg import ConfigError, RunError, TrainConfig, evaluate_run, preset, train
 from d2lvgg.data.fashion_mnist import SYSTEM_DIR
 from d2lvgg.tools.cli import main
-from d2lvgg.training.loop import TrainConfig, evaluate_run, train
 from d2lvgg.training.weights import load_weights
 
 pytestmark = pytest.mark.skipif(not SYSTEM_DIR.is_dir(), reason=f"real Fashion-MNIST not installed at {SYSTEM_DIR}")
@@ -40,9 +39,15 @@ def quick_run(tmp_path_factory, backend):
 def test_run_folder_holds_config_metrics_weights_and_plot(quick_run):
     folder = quick_run.path
     assert sorted(p.name for p in folder.iterdir()) == [
-        "checkpoint.npz", "config.json", "curves.png", "curves.svg", "epochs.csv", "result.json", "steps.csv",
+        "checkpoint.npz",
+        "config.json",
+        "curves.png",
+        "curves.svg",
+        "epochs.csv",
+        "result.json",
+        "steps.csv",
         "weights.npz",
-    ]  # fmt: skip
+    ]
     config = json.loads((folder / "config.json").read_text())
     assert config["train"]["seed"] == 0 and config["train"]["lr"] == 0.1
     assert config["spec"]["conv_arch"] == [[1, 4], [1, 8], [2, 16], [2, 32], [2, 32]]

@@ -10,7 +10,6 @@ import gzip
 import hashlib
 import http.client
 import os
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -22,7 +21,8 @@ from typing import Literal
 
 import numpy as np
 
-from d2lvgg.errors import DataError
+from ..atomic import atomic_write
+from ..errors import DataError
 
 CLASS_NAMES: tuple[str, ...] = (
     "t-shirt/top",
@@ -234,27 +234,21 @@ def locate(
 
 
 def _fetch(url: str, folder: Path, name: str, timeout: float) -> Path:
-    """Download ``url`` to a temp file in ``folder``, verify it, move it into place."""
-    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-            got = 0
-            while chunk := resp.read(1 << 20):
-                out.write(chunk)
-                got += len(chunk)
+    """Download ``url`` (at most 30 MB), verify it, and only then write it into ``folder``."""
+    raw = bytearray()
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        while chunk := resp.read(1 << 20):  # chunk by chunk: a short body ends the loop, not an exception
+            raw += chunk
         length = resp.headers.get("Content-Length")
-        if length is not None and length.isdigit() and got != int(length):
-            raise ConnectionError(f"{url}: connection closed after {got} of {length} bytes")
-        raw = tmp.read_bytes()
-        problem = _md5_problem(_decompress(raw, url), name)
-        if problem:
-            raise DataError(f"{url} served bad data: {problem}")
-        final = folder / (f"{name}.gz" if raw[:2] == _GZIP_MAGIC else name)
-        os.replace(tmp, final)
-        return final
-    finally:
-        tmp.unlink(missing_ok=True)
+    if length is not None and length.isdigit() and len(raw) != int(length):
+        raise ConnectionError(f"{url}: connection closed after {len(raw)} of {length} bytes")
+    problem = _md5_problem(_decompress(raw, url), name)
+    if problem:
+        raise DataError(f"{url} served bad data: {problem}")
+    final = folder / (f"{name}.gz" if raw[:2] == _GZIP_MAGIC else name)
+    with atomic_write(final, "wb") as out:
+        out.write(raw)
+    return final
 
 
 def _fetch_any(

@@ -52,8 +52,9 @@ def add_backend_options(parser: argparse.ArgumentParser) -> None:
     for backend, option in all_options().values():
         help_text = f"{backend}: {option.help}"
         if option.choices == (True, False):
-            parser.add_argument(option.flag, dest=option.name, action="store_const", const=not option.default,
-                                help=help_text)  # fmt: skip
+            parser.add_argument(
+                option.flag, dest=option.name, action="store_const", const=not option.default, help=help_text
+            )
         else:
             help_text += f" (default: {option.default})"
             parser.add_argument(option.flag, dest=option.name, choices=option.choices, help=help_text)
@@ -262,13 +263,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     spec = resolve_spec(args.arch, **arch_overrides(args) | {"input_size": args.resize})
     fast = backend_options(args, args.backend)
-    config = BenchConfig(spec.to_dict(), backend=args.backend, device=args.device, batch_size=args.batch_size,
-                         steps=None if args.epoch else args.steps, warmup=args.warmup, repeats=args.repeats,
-                         workers=args.workers, data_dir=args.data_dir, fast=fast)  # fmt: skip
+    config = BenchConfig(
+        spec.to_dict(),
+        backend=args.backend,
+        device=args.device,
+        batch_size=args.batch_size,
+        steps=None if args.epoch else args.steps,
+        warmup=args.warmup,
+        repeats=args.repeats,
+        workers=args.workers,
+        data_dir=args.data_dir,
+        fast=fast,
+    )
     results, line = run_bench(config, args.json)
     for r in results:
-        print(f"{r.loop:<9} {r.examples_per_sec:9.1f} ex/s wall, {r.compute_examples_per_sec:9.1f} ex/s in steps, "
-              f"{r.epoch_seconds:8.1f} s/epoch, peak {r.peak_memory_mb:8.1f} MB")  # fmt: skip
+        print(
+            f"{r.loop:<9} {r.examples_per_sec:9.1f} ex/s wall, {r.compute_examples_per_sec:9.1f} ex/s in steps, "
+            f"{r.epoch_seconds:8.1f} s/epoch, peak {r.peak_memory_mb:8.1f} MB"
+        )
     if args.json:
         print(f"wrote {args.json}")
     print(line)

@@ -11,8 +11,20 @@ from ..model.analysis import summarize
 from ..training.checkpoint import load_checkpoint
 from ..training.rundir import EPOCHS, RESULT, RunDir
 
-HEADERS = ["run", "backend", "device", "arch", "input", "params", "MACs", "train loss", "train acc", "test acc",
-           "examples/s", "wall s"]  # fmt: skip
+HEADERS = [
+    "run",
+    "backend",
+    "device",
+    "arch",
+    "input",
+    "params",
+    "MACs",
+    "train loss",
+    "train acc",
+    "test acc",
+    "examples/s",
+    "wall s",
+]
 
 
 @dataclass(frozen=True)
@@ -37,15 +49,25 @@ class RunSummary:
         from .render import human
 
         return [
-            self.label, self.backend, self.device, self.arch, str(self.input_size), human(self.params),
-            human(self.macs), f"{self.train_loss:.3f}", f"{self.train_acc:.3f}", f"{self.test_acc:.3f}",
-            f"{self.examples_per_sec:.1f}", f"{self.wall_seconds:.0f}",
-        ]  # fmt: skip
+            self.label,
+            self.backend,
+            self.device,
+            self.arch,
+            str(self.input_size),
+            human(self.params),
+            human(self.macs),
+            f"{self.train_loss:.3f}",
+            f"{self.train_acc:.3f}",
+            f"{self.test_acc:.3f}",
+            f"{self.examples_per_sec:.1f}",
+            f"{self.wall_seconds:.0f}",
+        ]
 
 
 def load_run(path: str | Path) -> RunSummary:
     """Read a finished run folder; an unfinished one is an error that says so."""
-    from ..training.loop import History, load_config
+    from ..training.report import History
+    from ..training.setup import load_config
 
     run = RunDir.open(path)
     if not run.file(RESULT).is_file():
@@ -56,10 +78,20 @@ def load_run(path: str | Path) -> RunSummary:
     history = History(progress["steps"], progress["epochs"], progress["points"])
     static = summarize(spec)
     return RunSummary(
-        run.path.name, config.backend, result["device"], spec.name, spec.input_size, static.total_params,
-        static.total_macs, result["train_loss"], result["train_acc"], result["test_acc"],
-        result["step_examples_per_sec"], run.read_rows(EPOCHS)[-1]["wall_seconds"], history,
-    )  # fmt: skip
+        run.path.name,
+        config.backend,
+        result["device"],
+        spec.name,
+        spec.input_size,
+        static.total_params,
+        static.total_macs,
+        result["train_loss"],
+        result["train_acc"],
+        result["test_acc"],
+        result["step_examples_per_sec"],
+        run.read_rows(EPOCHS)[-1]["wall_seconds"],
+        history,
+    )
 
 
 def compare_runs(paths: list[str | Path], out: Path) -> tuple[list[RunSummary], list[Path]]:

@@ -54,8 +54,18 @@ def draw_network(spec: VGGSpec) -> Any:
     max_channels = max(info.output_shape[1] for info in blocks)
 
     def box(x: float, height: float, width: float, colour: str, top: str, below: str) -> None:
-        ax.add_patch(FancyBboxPatch((x - width / 2, -height / 2), width, height, boxstyle="round,pad=0.02",
-                                    facecolor=colour, edgecolor="black", linewidth=0.6, alpha=0.85))  # fmt: skip
+        ax.add_patch(
+            FancyBboxPatch(
+                (x - width / 2, -height / 2),
+                width,
+                height,
+                boxstyle="round,pad=0.02",
+                facecolor=colour,
+                edgecolor="black",
+                linewidth=0.6,
+                alpha=0.85,
+            )
+        )
         ax.text(x, 0.62, top, ha="center", va="bottom", fontsize=7)
         ax.text(x, -0.62, below, ha="center", va="top", fontsize=7, family="monospace")
 
@@ -79,8 +89,11 @@ def draw_network(spec: VGGSpec) -> Any:
     ax.set_xlim(-0.6, columns - 0.4)
     ax.set_ylim(-1.05, 1.45)
     ax.axis("off")
-    ax.set_title(f"{spec.name}: {spec.depth} weight layers, {summary.total_params:,} parameters, "
-                 f"{summary.total_macs / 1e9:.2f} G MACs per image", fontsize=9)  # fmt: skip
+    ax.set_title(
+        f"{spec.name}: {spec.depth} weight layers, {summary.total_params:,} parameters, "
+        f"{summary.total_macs / 1e9:.2f} G MACs per image",
+        fontsize=9,
+    )
     fig.tight_layout()
     return fig
 

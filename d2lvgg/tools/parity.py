@@ -72,8 +72,11 @@ def check_shapes(spec: VGGSpec, backends: tuple[str, str] | None = None) -> Chec
     for backend in backends:
         module = get_backend(backend)
         measured = module.output_shapes(module.compile_network(ir.lower(spec)), summary.input_shape)
-        mismatches += [f"{backend} {name}: {measured.get(name)} != {shape}" for name, shape in expected.items()
-                       if measured.get(name) != shape]  # fmt: skip
+        mismatches += [
+            f"{backend} {name}: {measured.get(name)} != {shape}"
+            for name, shape in expected.items()
+            if measured.get(name) != shape
+        ]
     return Check(
         "shapes",
         not mismatches,
@@ -101,9 +104,12 @@ def check_parameters(spec: VGGSpec, other: VGGSpec | None = None, backends: tupl
     if counts[a] != counts[b]:
         measured += f" ({counts[a] - counts[b]:+,})"
     return Check(
-        "parameters", passed, measured, f"equal, and equal to the static {static:,}",
+        "parameters",
+        passed,
+        measured,
+        f"equal, and equal to the static {static:,}",
         {"differing_tensors": differing[:10], "counts": counts, "static": static},
-    )  # fmt: skip
+    )
 
 
 def _sample(spec: VGGSpec, batch: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -177,9 +183,13 @@ def check_training(spec: VGGSpec, config: Any, out: Path, backends: tuple[str, s
         gap <= TRAINING_POINTS,
         ", ".join(f"{b} test acc {a:.3f}" for b, a in accs.items()) + f" (gap {gap * 100:.1f} points)",
         f"gap <= {TRAINING_POINTS * 100:g} points",
-        {"test_acc": accs, "gap": gap, "plot": str(out / "training-overlay.png"),
-         "examples_per_sec": {b: r.step_examples_per_sec for b, r in results.items()}},
-    )  # fmt: skip
+        {
+            "test_acc": accs,
+            "gap": gap,
+            "plot": str(out / "training-overlay.png"),
+            "examples_per_sec": {b: r.step_examples_per_sec for b, r in results.items()},
+        },
+    )
 
 
 @dataclass

@@ -111,8 +111,9 @@ def load_grid(source: str | Path) -> Grid:
             raise ConfigError(f"{path}: axis {axis!r} must be a non-empty list of values, got {values!r}")
         for value in values:
             _check_settings(value if isinstance(value, dict) else {axis: value}, f"{path} axis {axis!r}", label=True)
-    grid = Grid(data.get("name", path.stem), data.get("description", ""), base, axes, bool(data.get("train", True)),
-                str(source))  # fmt: skip
+    grid = Grid(
+        data.get("name", path.stem), data.get("description", ""), base, axes, bool(data.get("train", True)), str(source)
+    )
     names = [cell.name for cell in grid.cells()]
     if len(set(names)) != len(names):
         raise ConfigError(f"{path}: two cells would share a folder name; give table values distinct labels")
@@ -183,7 +184,7 @@ def sweep(
     say: Callable[[str], None] = print,
 ) -> tuple[list[CellOutcome], list[Path]]:
     """Run every cell of ``grid`` under ``out`` and write the comparison of all of them there."""
-    from ..training.loop import check_fits_fashion_mnist
+    from ..training.setup import check_fits_fashion_mnist
     from .compare import compare_runs
 
     root = Path(out or Path("runs") / f"sweep-{grid.name}")
@@ -204,8 +205,13 @@ def sweep(
         say(f"[{i}/{len(cells)}] {cell.name}: {outcome.status} in {outcome.seconds:.0f} s")
         outcomes.append(outcome)
     _, written = compare_runs([o.path for o in outcomes], root)
-    record = {"grid": grid.name, "cells": [{"name": o.cell.name, "settings": o.cell.settings, "status": o.status,
-                                            "seconds": round(o.seconds, 1)} for o in outcomes]}  # fmt: skip
+    record = {
+        "grid": grid.name,
+        "cells": [
+            {"name": o.cell.name, "settings": o.cell.settings, "status": o.status, "seconds": round(o.seconds, 1)}
+            for o in outcomes
+        ],
+    }
     (root / "sweep.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return outcomes, [*written, root / "sweep.json"]
 

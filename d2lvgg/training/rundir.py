@@ -8,11 +8,11 @@ from __future__ import annotations
 import csv
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..atomic import atomic_write
 from ..errors import RunError
 
 CONFIG = "config.json"
@@ -70,11 +70,9 @@ class RunDir:
     def write_json(self, name: str, data: dict[str, Any]) -> Path:
         """Write atomically, so a crash never leaves half a file."""
         target = self.file(name)
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=f".{name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        with atomic_write(target, encoding="utf-8") as handle:
             json.dump(data, handle, indent=2)
             handle.write("\n")
-        os.replace(tmp, target)
         return target
 
     def read_json(self, name: str) -> dict[str, Any]:
@@ -103,12 +101,10 @@ class RunDir:
         if not rows:
             target.unlink(missing_ok=True)
             return
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=f".{name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
+        with atomic_write(target, newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
-        os.replace(tmp, target)
 
     def read_rows(self, name: str) -> list[dict[str, float]]:
         with self.file(name).open(newline="", encoding="utf-8") as handle:

@@ -3,8 +3,12 @@
 This file declares the backend without importing MindSpore; ``backend.py`` implements the contract.
 """
 
+import os
+import tempfile
+
 from ..base import Option
 
+TITLE = "MindSpore"  # the name people know it by
 FRAMEWORK = "mindspore"
 EXTRA = "mindspore"
 DEVICES = "auto, cpu, gpu or ascend"
@@ -12,5 +16,12 @@ TEXTBOOK = {"conv_bias": False}  # the MindSpore edition leaves nn.Conv2d's has_
 # Set (unless already set) before MindSpore loads. GLOG_v: its C++ side logs every WARNING
 # otherwise. ONEDNN_MAX_CPU_ISA: MindSpore 2.10's oneDNN picks a reference convolution on AVX-512
 # CPUs for its NCHW float32 layout, 25 ms where the AVX2 kernels take 0.4 ms (docs/speed.md).
-ENVIRONMENT = {"GLOG_v": "3", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+TEXTBOOK_LOADER = False  # its edition loads through mindspore.dataset, which the benchmark does not re-create
+DEVICE_NAMES = {"cuda": "gpu"}
+# MS_OM_PATH: where a failed graph compile writes rank_0/om/analyze_fail.ir (else the working folder).
+ENVIRONMENT = {
+    "GLOG_v": "3",
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+    "MS_OM_PATH": os.path.join(tempfile.gettempdir(), "d2lvgg-mindspore"),
+}
 OPTIONS = (Option("ms_mode", "graph", "MindSpore's execution mode", ("graph", "pynative"), "--ms-mode"),)

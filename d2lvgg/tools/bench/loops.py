@@ -1,0 +1,138 @@
+"""The two loops the benchmark times, both on the backend's runner.
+
+d2lvgg's is the trainer's: ``training.meter.train_steps`` with the backend's options (the fast
+path) and metrics read every few steps. The textbook's is d2l's ``train_ch6`` over its
+Fashion-MNIST loader: worker processes resize every image with Pillow and make it a float array
+one sample at a time, the network runs the plain path (eager float32, plain SGD, data fed from
+the host), and the metrics are read after every step, as the book's ``float()`` does.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from itertools import islice
+from typing import Any
+
+import numpy as np
+
+from ...backends import get_backend, options, resolve_options
+from ...backends.base import Runner
+from ...data.fashion_mnist import load_fashion_mnist
+from ...data.pipeline import num_batches
+from ...model import ir
+from ...model.initializers import initial_weights
+from ...model.spec import VGGSpec
+from ...training.meter import Meter, train_steps
+from ...training.session import epoch_batches
+
+Batches = Callable[[int], Iterator[tuple[Any, Any]]]  # epoch -> that epoch's batches
+Steps = Callable[[Iterator[tuple[Any, Any]]], float]  # trains on batches, returns seconds inside steps
+
+
+def _runner(spec: VGGSpec, backend: str, device: str, chosen: dict[str, Any]) -> Runner:
+    """A runner with the book's initialisation (Xavier) and optimizer (SGD, lr 0.05)."""
+    network = ir.lower(spec)
+    runner = get_backend(backend).make_runner(network, device=device, seed=0, options=chosen)
+    runner.load_state(initial_weights(network, "xavier", 0))
+    runner.set_optimizer(0.05)
+    return runner
+
+
+def d2lvgg_loop(spec: VGGSpec, config: Any) -> tuple[Batches, Steps, Runner]:
+    """The trainer's step loop on the configured options (the fast path by default)."""
+    runner = _runner(spec, config.backend, config.device, resolve_options(config.backend, config.fast))
+    data = load_fashion_mnist(config.data_dir)
+    train = data.train_images, data.train_labels
+    feed = runner.data(*train, spec.input_size)
+    per_epoch = num_batches(len(train[1]), config.batch_size)
+
+    def batches(epoch: int) -> Iterator[tuple[Any, Any]]:
+        runner.start_epoch(epoch)
+        return epoch_batches(feed, train, config.batch_size, spec.input_size, (True, 0, epoch))
+
+    def steps(chosen: Iterator[tuple[Any, Any]]) -> float:
+        meter = Meter(runner, 0, per_epoch)
+        train_steps(runner, chosen, meter, on_read=lambda meter: None)
+        return meter.seconds
+
+    return batches, steps, runner
+
+
+def textbook_loop(spec: VGGSpec, config: Any) -> tuple[Batches, Steps, Runner]:
+    """The book's loop: Pillow in worker processes, the plain path, a host sync after every step."""
+    plain = {o.name: o.plain for o in options(config.backend) if o.plain is not None}
+    runner = _runner(spec, config.backend, config.device, resolve_options(config.backend, plain))
+    data = load_fashion_mnist(config.data_dir)
+    metric = np.zeros(3)  # the book's Accumulator: summed loss, correct predictions, examples
+
+    def batches(epoch: int) -> Iterator[tuple[Any, Any]]:
+        loader = PillowLoader(data.train_images, data.train_labels, spec.input_size, config.workers)
+        return loader.batches(config.batch_size, seed=epoch)
+
+    def steps(chosen: Iterator[tuple[Any, Any]]) -> float:
+        seconds = 0.0
+        for x, y in chosen:
+            tic = time.perf_counter()
+            loss, correct = runner.fetch(list(runner.train_step(x, y)))  # float(): a host sync every step
+            seconds += time.perf_counter() - tic
+            metric[:] += (loss, correct, len(y))
+        return seconds
+
+    return batches, steps, runner
+
+
+class PillowLoader:
+    """d2l's ``load_data_fashion_mnist`` loader: ``Resize`` then ``ToTensor``, one image at a time.
+
+    Like a ``DataLoader`` with ``num_workers`` workers, the workers start with every pass over
+    the data, each makes whole batches, and at most two batches per worker are in flight.
+    """
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, size: int, workers: int) -> None:
+        self.images, self.labels, self.size, self.workers = images, labels, size, workers
+
+    def batches(self, batch_size: int, *, seed: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        order = np.random.default_rng(seed).permutation(len(self.labels))
+        chunks = (order[i : i + batch_size] for i in range(0, len(order), batch_size))
+        if self.workers == 0:
+            for chunk in chunks:
+                yield _pillow_batch(self.images, self.labels, self.size, chunk)
+            return
+        context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
+        shared = (self.images, self.labels, self.size)
+        with context.Pool(self.workers, initializer=_keep, initargs=shared) as pool:
+            queued = deque(pool.apply_async(_worker_batch, (chunk,)) for chunk in islice(chunks, 2 * self.workers))
+            while queued:
+                batch = queued.popleft().get()
+                queued.extend(pool.apply_async(_worker_batch, (chunk,)) for chunk in islice(chunks, 1))
+                yield batch
+
+
+def _pillow_batch(
+    images: np.ndarray, labels: np.ndarray, size: int, chunk: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    from PIL import Image
+
+    pixels = []
+    for i in chunk:
+        image = Image.fromarray(images[i])
+        if image.size != (size, size):
+            image = image.resize((size, size), Image.BILINEAR)
+        pixels.append(np.asarray(image, dtype=np.float32)[None] / 255.0)
+    return np.stack(pixels), labels[chunk].astype(np.int64)
+
+
+_WORKER: tuple[np.ndarray, np.ndarray, int] | None = None
+
+
+def _keep(images: np.ndarray, labels: np.ndarray, size: int) -> None:
+    global _WORKER
+    _WORKER = (images, labels, size)
+
+
+def _worker_batch(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    assert _WORKER is not None
+    return _pillow_batch(*_WORKER, chunk)

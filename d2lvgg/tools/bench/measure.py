@@ -1,0 +1,205 @@
+"""Timing one loop: warm-up excluded, each repetition in a fresh process, the median kept."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import itertools
+import json
+import multiprocessing
+import os
+import platform
+import queue as queues
+import resource
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ...backends import DEFAULT as DEFAULT_BACKEND
+from ...backends import REGISTRY, declaration, get_backend
+from ...errors import ConfigError
+from ...model.spec import VGGSpec
+
+LOOPS = ("d2lvgg", "textbook")
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What one benchmark measures: a spec, a backend and device, and how long to measure."""
+
+    spec: dict[str, Any]
+    backend: str = DEFAULT_BACKEND
+    device: str = "cpu"
+    batch_size: int = 128
+    steps: int | None = 20  # None: time one whole epoch, the loader's start and the last short batch included
+    warmup: int = 3
+    repeats: int = 3
+    workers: int = 4  # the textbook's get_dataloader_workers()
+    data_dir: str | None = None
+    fast: dict[str, Any] = field(default_factory=dict)  # the backend's options for d2lvgg's loop
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "steps", "repeats"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.warmup < 0 or self.workers < 0:
+            raise ConfigError("warmup and workers must be 0 or more")
+
+
+@dataclass
+class Measurement:
+    """One loop's medians over the repetitions."""
+
+    loop: str
+    backend: str
+    device: str
+    examples_per_sec: float  # wall clock over whole steps, data preparation included
+    compute_examples_per_sec: float  # time inside the training steps only, as the book counts
+    epoch_seconds: float
+    peak_memory_mb: float
+    fast: dict[str, Any]  # the speed-ups that were on (d2lvgg's loop)
+    repeats: list[dict[str, Any]] = field(default_factory=list)
+
+
+def time_steps(
+    make: Callable[[int], Iterator[Any]], steps: Callable[[Iterator[Any]], float], config: BenchConfig
+) -> dict[str, float]:
+    """Warm up, then time ``config.steps`` steps, or one whole epoch when ``steps`` is None.
+
+    ``make(epoch)`` gives an epoch's batches; ``steps(batches)`` trains on them and returns the
+    seconds spent inside the steps. A whole epoch is timed on a fresh pass after the warm-up
+    pass, so that per-epoch costs (the textbook loader starting its workers) are counted.
+    """
+    warm = _cycle(make)
+    steps(itertools.islice(warm, config.warmup))
+    if config.steps is None:
+        warm.close()  # ends the warm-up pass (the textbook loader's workers stop with it)
+        measured = make(1)
+    else:
+        measured = itertools.islice(warm, config.steps)
+    counted = _Counted(measured)
+    started = time.perf_counter()
+    compute = steps(iter(counted))
+    wall = time.perf_counter() - started
+    return {"examples_per_sec": counted.examples / wall, "compute_examples_per_sec": counted.examples / compute}
+
+
+class _Counted:
+    """Batches passed through, their examples counted."""
+
+    def __init__(self, batches: Iterator[Any]) -> None:
+        self.batches, self.examples = batches, 0
+
+    def __iter__(self) -> Iterator[Any]:
+        for x, y in self.batches:
+            self.examples += len(y)
+            yield x, y
+
+
+def _cycle(make: Callable[[int], Iterator[Any]]) -> Iterator[Any]:
+    """Endless batches: a fresh pass whenever one ends (as a loop over epochs does)."""
+    epoch = 0
+    while True:
+        yield from make(epoch)
+        epoch += 1
+
+
+def _child(loop: str, config: BenchConfig, answer: Any) -> None:
+    from .loops import d2lvgg_loop, textbook_loop
+
+    try:
+        make, steps, runner = (d2lvgg_loop if loop == "d2lvgg" else textbook_loop)(
+            VGGSpec.from_dict(config.spec), config
+        )
+        result = time_steps(make, steps, config) | {"device": runner.device_label}
+        result |= {"fast": runner.fast} if loop == "d2lvgg" else {}
+        answer.put(result | {"peak_memory_mb": _peak_memory_mb(config.backend, runner.device_label)})
+    except BaseException as exc:  # the parent re-raises it with the loop's name
+        answer.put({"error": f"{type(exc).__name__}: {exc}"})
+
+
+def _peak_memory_mb(backend: str, device: str) -> float:
+    """Peak accelerator memory (as the backend measures it), else this process's and its workers' peak RSS."""
+    accelerator = get_backend(backend).peak_memory_mb(device)
+    if accelerator is not None:
+        return accelerator
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return (own + workers) / 1024  # kilobytes on Linux
+
+
+def _result_of(process: Any, answer: Any) -> dict[str, Any]:
+    """The child's answer; a child that died without one (killed, crashed) is an error, not a hang."""
+    while True:
+        try:
+            result = answer.get(timeout=1.0)
+            process.join()
+            return result
+        except queues.Empty:
+            if not process.is_alive():
+                return {"error": f"its process exited with code {process.exitcode} before reporting"}
+
+
+def measure(loop: str, config: BenchConfig) -> Measurement:
+    """``config.repeats`` fresh-process measurements of one loop; medians, with every repetition kept."""
+    if loop not in LOOPS:
+        raise ConfigError(f"unknown loop {loop!r}: use one of {', '.join(LOOPS)}")
+    if loop == "textbook" and not declaration(config.backend).TEXTBOOK_LOADER:
+        raise ConfigError("the textbook loop is re-created for PyTorch only (its DataLoader); pass --backend torch")
+    if loop == "textbook" and importlib.util.find_spec("PIL") is None:
+        raise ConfigError("the textbook loop resizes with Pillow, which is not installed: pip install pillow")
+    context = multiprocessing.get_context("spawn")
+    runs = []
+    for _ in range(config.repeats):
+        answer = context.Queue()
+        process = context.Process(target=_child, args=(loop, config, answer))
+        process.start()
+        result = _result_of(process, answer)
+        if "error" in result:
+            raise ConfigError(f"the {loop} loop failed: {result['error']}")
+        runs.append(result)
+    speed = statistics.median(run["examples_per_sec"] for run in runs)
+    return Measurement(
+        loop=loop,
+        backend=config.backend,
+        device=runs[0]["device"],
+        examples_per_sec=speed,
+        compute_examples_per_sec=statistics.median(run["compute_examples_per_sec"] for run in runs),
+        epoch_seconds=60_000 / speed,
+        peak_memory_mb=statistics.median(run["peak_memory_mb"] for run in runs),
+        fast=runs[0].get("fast", {}),
+        repeats=runs,
+    )
+
+
+def machine() -> dict[str, Any]:
+    """What a figure was measured on: the CPU, its cores, Python and the framework versions."""
+    from importlib import metadata
+
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
+    cpu = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), cpu)
+    versions = {"python": platform.python_version()}
+    for package in [declaration(name).FRAMEWORK for name in REGISTRY] + ["numpy"]:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[package] = metadata.version(package)
+    return {"host": platform.node(), "cpu": cpu, "cores": os.cpu_count(), "versions": versions}
+
+
+def run_bench(config: BenchConfig, json_path: str | Path | None = None) -> tuple[list[Measurement], str]:
+    """Both loops (d2lvgg's alone where there is no textbook loop) in the same run; the closing line, and JSON."""
+    loops = LOOPS if declaration(config.backend).TEXTBOOK_LOADER else LOOPS[:1]
+    results = [measure(loop, config) for loop in loops]
+    ours = results[0]
+    line = f"{config.backend} {ours.device}: d2lvgg {ours.examples_per_sec:.1f} ex/s"
+    if len(results) > 1:
+        book = results[1].examples_per_sec
+        line += f", textbook loop {book:.1f} ex/s, speedup {ours.examples_per_sec / book:.2f}x"
+    if json_path:
+        record = {"config": asdict(config), "machine": machine(), "results": [asdict(r) for r in results]}
+        Path(json_path).write_text(json.dumps(record | {"summary": line}, indent=2) + "\n", encoding="utf-8")
+    return results, line

@@ -1,0 +1,63 @@
+"""The benchmark's results as the docs and the README show them: one renderer for every page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...backends import REGISTRY, declaration
+from ..render import markdown_table
+
+
+def speed_table(summary: dict[str, Any]) -> str:
+    """One Markdown row per configuration of a suite's summary (``suite.run_suite``).
+
+    Wall-clock examples/s (data preparation included) of d2lvgg's loop and the textbook's on the
+    first backend, the textbook's compute-only figure beside them, then each other backend's
+    d2lvgg loop and its ratio to the first's.
+    """
+    first, *others = REGISTRY
+    rows = []
+    for name, loops in summary["configs"].items():
+        ours, book = loops.get(f"{first}/d2lvgg", {}), loops.get(f"{first}/textbook", {})
+        row = [name, _speed(ours), _speed(book), _speed(book, "compute_examples_per_sec")]
+        row.append(f"{ours['examples_per_sec'] / book['examples_per_sec']:.2f}x" if ours and book else "")
+        for other in others:
+            theirs = loops.get(f"{other}/d2lvgg", {})
+            ratio = f"{theirs['examples_per_sec'] / ours['examples_per_sec']:.2f}" if ours and theirs else ""
+            row += [_speed(theirs), ratio]
+        row.append(f"{100 * ours['fraction_of_matmul_peak']:.0f}%" if ours.get("fraction_of_matmul_peak") else "")
+        row.append(f"{ours['timed']}, batch {ours['batch_size']}, median of {ours['repeats']}" if ours else "")
+        rows.append(row)
+    headers = ["configuration", "d2lvgg ex/s", "textbook loop ex/s", "textbook, steps only", "speedup"]
+    title = {name: declaration(name).TITLE for name in REGISTRY}
+    for other in others:
+        headers += [f"{title[other]} ex/s", f"{title[other]} / {title[first]}"]
+    return markdown_table([*headers, "of matmul peak", "timed"], rows)
+
+
+def detail_table(summary: dict[str, Any]) -> str:
+    """Every measurement of a summary, one row per configuration and loop (the speed page's table)."""
+    rows = []
+    for name, loops in summary["configs"].items():
+        for key, r in loops.items():
+            fraction = f"{100 * r['fraction_of_matmul_peak']:.0f}%" if r["fraction_of_matmul_peak"] else ""
+            seconds, peak = f"{r['epoch_seconds']:,.0f}", f"{r['peak_memory_mb']:,.0f}"
+            timed = f"{r['timed']}, median of {r['repeats']}"
+            rows.append([name, key, _speed(r), _speed(r, "compute_examples_per_sec"), seconds, peak, fraction, timed])
+    headers = ["configuration", "backend / loop", "ex/s (wall)", "ex/s (steps only)", "s per epoch", "peak MB"]
+    return markdown_table([*headers, "of matmul peak", "timed"], rows)
+
+
+def provenance(summary: dict[str, Any]) -> str:
+    """Where and how a summary was measured: the machine, the versions, the commands."""
+    where = summary["machine"]
+    versions = ", ".join(f"{name} {version}" for name, version in where["versions"].items())
+    lines = [f"machine: {where['cpu']}, {where['cores']} cores; {versions}"]
+    if summary.get("matmul_peak_gflops"):
+        lines.append(f"matrix-multiply peak: {summary['matmul_peak_gflops']:.0f} GFLOP/s (float32, 2048x2048)")
+    commands = sorted({r["command"] for loops in summary["configs"].values() for r in loops.values()})
+    return "\n".join(lines + [f"command: {command}" for command in commands])
+
+
+def _speed(result: dict[str, Any], key: str = "examples_per_sec") -> str:
+    return f"{result[key]:,.1f}" if result else ""

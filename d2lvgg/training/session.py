@@ -1,0 +1,177 @@
+"""A run in progress: its network and data, its folder, and what it shows; the loop's helpers.
+
+``loop.fit`` reads like the book's ``train_ch6``; the machinery it calls lives here: seeded
+batches (from the device or from numpy), plot points and the progress bar after each metrics
+read, the one-time estimate, the divergence check, per-epoch rows and checkpoints, Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..backends.base import Runner
+from ..data.fashion_mnist import load_fashion_mnist
+from ..data.pipeline import batches, num_batches
+from ..errors import ConfigError, RunInterrupted
+from ..model.spec import VGGSpec
+from . import plot
+from .checkpoint import Checkpoint, save_checkpoint
+from .config import TrainConfig
+from .meter import Meter
+from .progress import ProgressBar
+from .report import History, RunResult, epoch_line, estimate_line
+from .rundir import EPOCHS, PLOT, RESULT, STEPS, WEIGHTS, RunDir
+from .weights import save_weights
+
+ESTIMATE_AFTER = 8  # steps measured before the time estimate is printed
+
+
+@dataclass
+class Progress:
+    """How far a run has got: its metrics and running totals (what a checkpoint stores)."""
+
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+    points: list[dict[str, Any]] = field(default_factory=list)
+    step_seconds: float = 0.0
+    examples_seen: int = 0
+    wall_seconds: float = 0.0
+
+    @property
+    def history(self) -> History:
+        return History(self.steps, self.epochs, self.points)
+
+
+class Session:
+    """One run's runner, data and folder, with the metrics so far; ``show`` turns the display on."""
+
+    def __init__(self, spec: VGGSpec, config: TrainConfig, run: RunDir, runner: Runner, done: Progress) -> None:
+        self.spec, self.config, self.run, self.runner, self.done = spec, config, run, runner, done
+        data = load_fashion_mnist(config.data_dir)
+        self.train_data = data.train_images[: config.train_limit], data.train_labels[: config.train_limit]
+        self.test_data = data.test_images[: config.test_limit], data.test_labels[: config.test_limit]
+        self.train_feed = runner.data(*self.train_data, spec.input_size)
+        self.test_feed = runner.data(*self.test_data, spec.input_size)
+        self.steps_per_epoch = num_batches(len(self.train_data[1]), config.batch_size)
+        self.first_epoch = len(done.epochs)
+        self.say: Any = print
+        self.bar = ProgressBar(0, enabled=False)
+        self.live = plot.LivePlot(f"{spec.name}, {config.backend}")
+        self._estimate_due = True
+        self._started = time.perf_counter() - done.wall_seconds
+
+    def show(self, *, progress: bool, echo: bool) -> None:
+        """Print the run's lines (``echo``) and a live progress bar (``progress``)."""
+        self.say = print if echo else (lambda *args, **kwargs: None)
+        total = self.config.epochs * self.steps_per_epoch
+        self.bar = ProgressBar(total, completed=self.first_epoch * self.steps_per_epoch, enabled=progress)
+        verb = f"resuming at epoch {self.first_epoch + 1}" if self.first_epoch else "training"
+        where = f"{self.config.backend} on {self.runner.device_label}"
+        self.say(f"{verb} {self.spec.name} ({where}) -> {self.run.path}")
+
+    def train_batches(self, epoch: int) -> Iterator[tuple[Any, Any]]:
+        """Epoch ``epoch``'s shuffled batches, the same in every backend and on every resume."""
+        return self._batches(self.train_data, self.train_feed, shuffle=True, epoch=epoch)
+
+    def test_batches(self) -> Iterator[tuple[Any, Any]]:
+        return self._batches(self.test_data, self.test_feed, shuffle=False, epoch=0)
+
+    def _batches(self, data: tuple[np.ndarray, np.ndarray], feed: Any, *, shuffle: bool, epoch: int) -> Iterator:
+        return epoch_batches(
+            feed, data, self.config.batch_size, self.spec.input_size, (shuffle, self.config.seed, epoch)
+        )
+
+    def after_read(self, meter: Meter) -> None:
+        """Fresh metrics: stop on a diverged loss, add a plot point, move the bar, estimate once."""
+        if not np.isfinite(meter.loss):
+            self._diverged(meter)
+        if meter.at_point():
+            x = meter.epoch + meter.steps / meter.per_epoch
+            self.done.points.append({"x": x, "train_loss": meter.train_loss, "train_acc": meter.train_acc})
+        speed = (self.done.examples_seen + meter.examples) / max(self.done.step_seconds + meter.seconds, 1e-9)
+        self.bar.update(meter.train_loss, meter.train_acc, speed, meter.last_read)
+        if self._estimate_due and meter.steps >= ESTIMATE_AFTER and meter.second_step_started is not None:
+            seconds = (time.perf_counter() - meter.second_step_started) / (meter.steps - 1) * meter.per_epoch
+            epochs = (self.first_epoch, self.config.epochs)
+            self.say(estimate_line(seconds, meter.steps - 1, self.spec, self.runner.device_label, epochs))
+            self._estimate_due = False
+
+    def _diverged(self, meter: Meter) -> None:
+        bad = next(row for row in meter.rows if not np.isfinite(row["loss"]))
+        self.run.append_rows(STEPS, meter.rows[: meter.rows.index(bad) + 1])
+        raise ConfigError(
+            f"the loss became {bad['loss']} at epoch {bad['epoch']}, step {bad['step']}: the run "
+            f"diverged; try a smaller learning rate than {self.config.lr} (metrics so far are in {self.run.path})"
+        )
+
+    def end_epoch(self, meter: Meter, test_acc: float) -> None:
+        """The epoch's metrics to the CSVs, the plot and the screen, then a checkpoint."""
+        done = self.done
+        done.step_seconds += meter.seconds
+        done.examples_seen += meter.examples
+        done.wall_seconds = time.perf_counter() - self._started
+        row = {"epoch": meter.epoch + 1, "train_loss": meter.train_loss, "train_acc": meter.train_acc}
+        row |= {"test_acc": test_acc, "examples_per_sec": done.examples_seen / done.step_seconds}
+        row["wall_seconds"] = done.wall_seconds
+        done.steps += meter.rows
+        done.epochs.append(row)
+        self.run.append_rows(STEPS, meter.rows)
+        self.run.append_rows(EPOCHS, [row])
+        checkpoint = Checkpoint(meter.epoch + 1, self.runner.state(), self.runner.optimizer_state(), asdict(done))
+        save_checkpoint(self.run.path, checkpoint)
+        self.live.update(done.points, done.epochs)
+        self.bar.note(epoch_line(row, self.config.epochs), self.say)
+
+    @contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """Ctrl-C becomes a ``RunInterrupted`` that says how to resume; the bar is closed either way."""
+        try:
+            yield
+        except KeyboardInterrupt:
+            self.bar.close()
+            raise RunInterrupted(
+                f"interrupted; {len(self.done.epochs)} finished epoch(s) are saved in {self.run.path}. "
+                f"Resume with: d2lvgg train --resume {self.run.path}"
+            ) from None
+        finally:
+            self.bar.close()
+
+    def finish(self) -> RunResult:
+        """Weights, the plot and ``result.json``; the book's closing lines."""
+        done = self.done
+        save_weights(self.runner.state(), self.run.file(WEIGHTS))
+        title = f"{self.spec.name}, {self.config.backend} on {self.runner.device_label}"
+        plot.save(plot.draw(done.points, done.epochs, title), self.run.file(PLOT))
+        last = done.epochs[-1]
+        result = RunResult(
+            path=self.run.path,
+            train_loss=last["train_loss"],
+            train_acc=last["train_acc"],
+            test_acc=last["test_acc"],
+            step_examples_per_sec=done.examples_seen / done.step_seconds,
+            wall_examples_per_sec=done.examples_seen / done.wall_seconds,
+            device=self.runner.device_label,
+            history=done.history,
+        )
+        self.run.write_json(RESULT, {k: v for k, v in asdict(result).items() if k not in ("history", "path")})
+        for line in result.summary_lines():
+            self.say(line)
+        return result
+
+
+def epoch_batches(feed: Any, data: tuple[np.ndarray, np.ndarray], batch_size: int, size: int, order: tuple) -> Iterator:
+    """An epoch's batches: from ``feed`` (a runner's device-resident dataset) when there is one, else numpy's.
+
+    ``order`` is ``(shuffle, seed, epoch)``.
+    """
+    shuffle, seed, epoch = order
+    if feed is not None:
+        return feed.batches(batch_size=batch_size, shuffle=shuffle, seed=seed, epoch=epoch)
+    images, labels = data
+    return batches(images, labels, batch_size=batch_size, resize=size, shuffle=shuffle, seed=seed, epoch=epoch)
