@@ -143,7 +143,8 @@ def test_train_without_arguments_picks_the_cpu_sized_run_on_a_cpu(tmp_path, caps
 
 
 def test_an_explicit_architecture_keeps_the_books_recipe():
-    from d2lvgg.tools.cli import _recipe_for, build_parser
+    from d2lvgg.tools.cli import build_parser
+    from d2lvgg.tools.commands import _recipe_for
 
     args = build_parser().parse_args(["train", "--arch", "d2l_vgg11_small"])
     assert args.recipe == "auto" and _recipe_for(args) == "d2l-zh"

@@ -59,23 +59,14 @@ def test_batch_norm_uses_pytorch_momentum_and_neutral_names():
 
 
 @pytest.mark.parametrize("mode", ["graph", "pynative"])
-def test_training_steps_fit_a_fixed_batch_in_both_modes(mode):
-    network = lower(
-        preset("d2l_vgg11").scaled(8).with_options(head=(128,), input_size=32, dropout=0.0, batch_norm=True)
-    )
-    runner = mindspore_backend.Runner(network, device="cpu", seed=0, mode=mode)
+def test_training_steps_fit_a_fixed_batch_in_both_modes(mode, fixed_batch):
+    spec, fit_fixed_batch = fixed_batch
+    runner = mindspore_backend.Runner(lower(spec), device="cpu", seed=0, mode=mode)
     assert runner.device_label == f"cpu ({mode} mode)"
     assert ms.get_context("mode") == mindspore_backend.MODES[mode]
-    runner.load_state(initial_weights(network, "xavier", 0))  # with batch norm: see the PyTorch twin of this test
-    runner.set_optimizer(0.05)
-    rng = np.random.default_rng(0)
-    x = rng.random((32, 1, 32, 32), dtype=np.float32)
-    y = rng.integers(0, 10, 32)
-    first, _ = runner.train_step(x, y)
-    for _ in range(100):
-        last, _ = runner.train_step(x, y)
+    first, last, correct = fit_fixed_batch(runner)
     assert last < 0.05 * first
-    assert runner.evaluate(x, y)[1] == 32
+    assert correct == 32
 
 
 def test_graph_and_pynative_take_the_same_step():

@@ -10,7 +10,7 @@ from d2lvgg import Block, Conv, VGGSpec, preset, preset_names
 from d2lvgg.backends import get_backend
 from d2lvgg.model import ir
 from d2lvgg.model.ir import lower
-from d2lvgg.model.textbook import vgg_arguments, vgg_ir
+from d2lvgg.model.textbook import vgg_arguments, vgg_spec
 
 BOOK = preset("d2l_vgg11")
 CONV_ARCH = ((1, 64), (1, 128), (2, 256), (2, 512), (2, 512))
@@ -70,11 +70,11 @@ def test_every_preset_but_alexnet_is_the_books_vgg_and_rebuilds_exactly():
         arguments = vgg_arguments(network)
         assert (arguments is None) == (name in NOT_VGG), name
         if arguments is not None:
-            assert vgg_ir(**arguments) == network
+            assert lower(vgg_spec(**arguments)) == network
 
 
 def test_the_books_network_reads_back_as_the_books_arguments():
-    assert vgg_ir(CONV_ARCH) == lower(BOOK)
+    assert lower(vgg_spec(CONV_ARCH)) == lower(BOOK)
     assert vgg_arguments(lower(BOOK)) == {
         "conv_arch": CONV_ARCH,
         "kernel_sizes": ((3,), (3,), (3, 3), (3, 3), (3, 3)),

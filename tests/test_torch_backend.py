@@ -56,31 +56,18 @@ def test_framework_default_and_kaiming_are_available_and_differ():
     assert np.abs(kaiming).max() > np.abs(xavier).max()
 
 
-# Batch norm keeps this fit far from the edge of stability: the same plain network with kaiming init at
-# lr 0.05 ended at 0.23, 0.78 or 0.75 of its first loss with 1, 2 or 4 threads (its loss climbed to 1.6x
-# on the way), so the thread count decided the verdict. This one ends near 0.003 with every count.
-FIXED_BATCH_SPEC = preset("d2l_vgg11").scaled(8).with_options(head=(128,), input_size=32, dropout=0.0, batch_norm=True)
-
-
 @pytest.mark.parametrize("threads", [1, 2, 4])
-def test_training_steps_fit_a_fixed_batch_with_any_thread_count(threads):
+def test_training_steps_fit_a_fixed_batch_with_any_thread_count(threads, fixed_batch):
+    spec, fit_fixed_batch = fixed_batch
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        network = lower(FIXED_BATCH_SPEC)
-        runner = torch_backend.Runner(network, device="cpu", seed=0)
-        runner.load_state(initial_weights(network, "xavier", 0))
-        runner.set_optimizer(0.05)
-        rng = np.random.default_rng(0)
-        x = rng.random((32, 1, 32, 32), dtype=np.float32)
-        y = rng.integers(0, 10, 32)
-        first, _ = runner.train_step(x, y)
-        for _ in range(100):
-            last, correct = runner.train_step(x, y)
+        runner = torch_backend.Runner(lower(spec), device="cpu", seed=0)
+        first, last, correct = fit_fixed_batch(runner)
     finally:
         torch.set_num_threads(before)
     assert last < 0.05 * first
-    assert runner.evaluate(x, y)[1] == 32
+    assert correct == 32
 
 
 def test_devices_resolve_or_fail_clearly():

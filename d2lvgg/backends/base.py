@@ -69,7 +69,7 @@ class Runner(Protocol):
     fast: dict[str, bool]
 
     def load_state(self, arrays: Arrays) -> None:
-        """Copy neutral-named weights (``data.weights`` naming) into the network."""
+        """Copy weights under the neutral names (``model.ir.tensor_shapes``) into the network."""
         ...
 
     def state(self) -> Arrays:

@@ -1,46 +1,25 @@
-"""The book's VGG in the layer IR: which lowered networks each backend's ``vgg(...)`` can build.
+"""The book's VGG as a spec: which lowered networks each backend's ``vgg(...)`` can build.
 
 The book's ``vgg(conv_arch)`` stacks one block per ``(num_convs, out_channels)`` pair (each
 convolution followed by ReLU, then a 2x2, stride-2 max-pool), then Flatten and a dense head of
-[Linear, ReLU, Dropout] per hidden width and a last Linear. ``vgg_ir`` writes that network as IR,
-with the same options as the backends' ``vgg``; ``vgg_arguments`` reads those options back out of a
-lowered spec, or answers None for a network of another shape, such as AlexNet.
+[Linear, ReLU, Dropout] per hidden width and a last Linear. ``vgg_spec`` is the spec of the network
+the backends' ``vgg`` builds from given options; ``vgg_arguments`` reads those options back out of
+a lowered spec, or answers None for a network of another shape, such as AlexNet.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from itertools import takewhile
 from typing import Any
 
+from ..errors import SpecError
 from . import ir
+from .spec import VGGSpec
 
 
-def vgg_block_ir(
-    num_convs: int,
-    in_channels: int,
-    out_channels: int,
-    *,
-    kernel_sizes: Sequence[int] | None = None,
-    batch_norm: bool = False,
-    lrn: bool = False,
-    bias: bool = True,
-) -> ir.Sequential:
-    """The IR of the backends' ``vgg_block``: padding keeps each odd kernel's map size."""
-    layers: list[ir.Node] = []
-    for i, kernel in enumerate(kernel_sizes or (3,) * num_convs):
-        layers.append(ir.Conv2d(in_channels, out_channels, kernel, 1, kernel // 2, bias))
-        if batch_norm:
-            layers.append(ir.BatchNorm2d(out_channels))
-        layers.append(ir.ReLU())
-        if lrn and i == 0:
-            layers.append(ir.LocalResponseNorm())
-        in_channels = out_channels
-    layers.append(ir.MaxPool2d(2, 2))
-    return ir.Sequential(tuple(layers))
-
-
-def vgg_ir(
+def vgg_spec(
     conv_arch: Sequence[tuple[int, int]],
     *,
     kernel_sizes: Sequence[Sequence[int]] | None = None,
@@ -52,21 +31,30 @@ def vgg_ir(
     head: Sequence[int] = (4096, 4096),
     dropout: float = 0.5,
     num_classes: int = 10,
-) -> ir.Sequential:
-    """The IR of the backends' ``vgg``; ``flattened`` defaults to the book's ``out_channels * 7 * 7``."""
-    conv_blks: list[ir.Node] = []
-    for i, (num_convs, out_channels) in enumerate(conv_arch):
-        options = {"kernel_sizes": kernel_sizes[i] if kernel_sizes else None, "lrn": lrn and i == 0}
-        conv_blks.append(
-            vgg_block_ir(num_convs, in_channels, out_channels, batch_norm=batch_norm, bias=bias, **options)
+) -> VGGSpec | None:
+    """The spec whose lowering is the network ``vgg(conv_arch, ...)`` builds; None if there is none.
+
+    ``flattened`` (the book's ``out_channels * 7 * 7``) gives the input size: each block halves it.
+    """
+    channels = conv_arch[-1][1]
+    side = math.isqrt((flattened or channels * 7 * 7) // channels)
+    if flattened is not None and side * side * channels != flattened:
+        return None
+    try:
+        return VGGSpec(
+            conv_arch=tuple(conv_arch),
+            head=tuple(head),
+            in_channels=in_channels,
+            input_size=side * 2 ** len(conv_arch),
+            num_classes=num_classes,
+            dropout=dropout,
+            batch_norm=batch_norm,
+            conv_bias=bias,
+            lrn=lrn,
+            kernel_sizes=tuple(map(tuple, kernel_sizes)) if kernel_sizes else None,
         )
-        in_channels = out_channels
-    in_features = flattened or out_channels * 7 * 7
-    dense: list[ir.Node] = []
-    for width in head:
-        dense += [ir.Linear(in_features, width), ir.ReLU(), ir.Dropout(dropout)]
-        in_features = width
-    return ir.Sequential((*conv_blks, ir.Flatten(), *dense, ir.Linear(in_features, num_classes)))
+    except SpecError:
+        return None
 
 
 def vgg_arguments(network: ir.Node) -> dict[str, Any] | None:
@@ -96,4 +84,5 @@ def vgg_arguments(network: ir.Node) -> dict[str, Any] | None:
         "dropout": dropouts[0].p if dropouts else 0.5,
         "num_classes": linears[-1].out_features,
     }
-    return arguments if vgg_ir(**arguments) == network else None
+    spec = vgg_spec(**arguments)
+    return arguments if spec is not None and ir.lower(spec) == network else None

@@ -1,0 +1,218 @@
+"""The ``d2lvgg`` subcommands: each a thin wrapper over the library, printing what it did."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import ConfigError
+from ..training.config import AUTO_RECIPE, auto_recipe
+from .arguments import arch_overrides, backend_options
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from ..model.analysis import summarize
+    from ..model.presets import PRESETS, describe, preset
+
+    width = max(len(name) for name in PRESETS)
+    for name in PRESETS:
+        total = summarize(preset(name)).total_params
+        print(f"{name:<{width}}  {total:>13,} params  {describe(name)}")
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from ..model.analysis import summarize
+    from ..model.specfile import resolve_spec
+    from . import render
+
+    summaries = [summarize(resolve_spec(arch, **arch_overrides(args))) for arch in args.arch]
+    if args.format == "json":
+        print(render.to_json(summaries, args.depth))
+    elif args.format == "markdown":
+        print(render.to_markdown(summaries, args.depth), end="")
+    else:
+        render.print_tables(summaries, args.depth)
+    return 0
+
+
+def cmd_spec(args: argparse.Namespace) -> int:
+    from ..model.specfile import dumps_spec, resolve_spec
+
+    print(dumps_spec(resolve_spec(args.arch, **arch_overrides(args)), args.format), end="")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..training.config import TrainConfig, recipe_spec
+    from ..training.loop import resume, train
+
+    if args.resume:
+        resume(args.resume, progress=sys.stderr.isatty())
+        return 0
+    recipe = _recipe_for(args)
+    reshape = {k: v for k, v in arch_overrides(args).items() if k != "input_size"}
+    spec = recipe_spec(recipe, args.arch, args.resize, **reshape)
+    config = TrainConfig.from_recipe(
+        recipe,
+        backend=args.backend,
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        device=args.device,
+        init=args.init,
+        data_dir=args.data_dir,
+        train_limit=args.train_limit,
+        test_limit=args.test_limit,
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
+        schedule=args.schedule,
+        options=backend_options(args, args.backend),
+    )
+    train(spec, config, out=args.out, overwrite=args.overwrite, progress=sys.stderr.isatty())
+    return 0
+
+
+def _recipe_for(args: argparse.Namespace) -> str:
+    """``--recipe auto`` without ``--arch``: the book's run on a GPU or Ascend card, the CPU-sized one on a CPU."""
+    if args.recipe != AUTO_RECIPE:
+        return args.recipe
+    if args.arch:
+        return "d2l-zh"
+    from ..backends import get_backend
+
+    name = auto_recipe(get_backend(args.backend).has_accelerator(args.device))
+    if name == "d2l-cpu":
+        print(
+            "no GPU or Ascend card here: the book's recipe on the CPU-sized network (--recipe d2l-cpu: "
+            "d2l_vgg11_cpu at 32 px); for the book's full run at 224 px pass --recipe d2l-zh"
+        )
+    return name
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ..training.loop import evaluate_run
+
+    result = evaluate_run(args.run, backend=args.backend, device=args.device, data_dir=args.data_dir)
+    where = f"{result['backend']} on {result['device']}"
+    print(f"test acc {result['test_acc']:.3f} on {result['examples']:,} test images ({where})")
+    return 0
+
+
+def cmd_parity(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..model.specfile import resolve_spec
+    from ..training.config import TrainConfig
+    from . import render
+    from .parity import installed_pairs, run_parity
+
+    spec = resolve_spec(args.arch, **arch_overrides(args))
+    pairs = [args.backends] if args.backends else installed_pairs() or [None]  # None: run_parity explains
+    root = Path(args.out or f"runs/parity-{spec.name}-{spec.input_size}")
+    config = None
+    if args.train:
+        config = TrainConfig(
+            epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, device="cpu", data_dir=args.data_dir
+        )
+    passed = True
+    for pair in pairs:
+        out = root if len(pairs) == 1 else root / "-vs-".join(pair)
+        report = run_parity(spec, backends=pair, textbook=args.textbook, train_config=config, out=out)
+        title = f"parity: {report.arch} at {report.input_size} px, {' vs '.join(report.backends)}"
+        render.print_rows(title, ["check", "result", "measured", "tolerance"], report.rows())
+        for path in report.save(out):
+            print(f"wrote {path}")
+        passed = passed and report.passed
+    print("all checks pass" if passed else "some checks FAIL")
+    return 0 if passed else 1
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from datetime import datetime
+    from pathlib import Path
+
+    from .compare import compare_runs
+
+    out = Path(args.out or f"runs/compare-{datetime.now():%Y%m%d-%H%M%S}")
+    _, written = compare_runs(args.runs, out)
+    print(written[0].read_text())  # the markdown table: wide, but whole and ready to paste
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .sweep import load_grid, plan, shapes, shipped_grids, sweep
+
+    if args.list:
+        for name, path in shipped_grids().items():
+            grid = load_grid(path)
+            print(f"{name:<18} {len(grid.cells())} cells  {grid.description}")
+        return 0
+    if not args.grid:
+        raise ConfigError("name a grid file or a shipped grid (d2lvgg sweep --list shows them)")
+    grid = load_grid(args.grid)
+    if not grid.train:
+        for path in shapes(grid, args.out):
+            print(f"wrote {path}")
+        return 0
+    if args.dry_run:
+        from pathlib import Path
+
+        root = Path(args.out or f"runs/sweep-{grid.name}")
+        for cell in grid.cells():
+            print(f"{plan(cell, root / cell.name, args.data_dir):<8} {root / cell.name}  {cell.settings}")
+        return 0
+    _, written = sweep(grid, args.out, data_dir=args.data_dir, progress=sys.stderr.isatty())
+    print(written[0].read_text())
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_draw(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..model.specfile import resolve_spec
+    from .drawing import save_drawing
+
+    spec = resolve_spec(args.arch, **arch_overrides(args))
+    stem = Path(args.out or f"{spec.name}-blocks")
+    taken = [p for p in (stem.with_name(stem.name + ".png"), stem.with_name(stem.name + ".svg")) if p.exists()]
+    if taken and not args.overwrite:
+        raise ConfigError(f"{taken[0]} already exists; choose another --out or pass --overwrite")
+    for path in save_drawing(spec, stem):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from ..model.specfile import resolve_spec
+    from .bench import BenchConfig, run_bench
+
+    spec = resolve_spec(args.arch, **arch_overrides(args) | {"input_size": args.resize})
+    fast = backend_options(args, args.backend)
+    config = BenchConfig(
+        spec.to_dict(),
+        backend=args.backend,
+        device=args.device,
+        batch_size=args.batch_size,
+        steps=None if args.epoch else args.steps,
+        warmup=args.warmup,
+        repeats=args.repeats,
+        workers=args.workers,
+        data_dir=args.data_dir,
+        fast=fast,
+    )
+    results, line = run_bench(config, args.json)
+    for r in results:
+        print(
+            f"{r.loop:<9} {r.examples_per_sec:9.1f} ex/s wall, {r.compute_examples_per_sec:9.1f} ex/s in steps, "
+            f"{r.epoch_seconds:8.1f} s/epoch, peak {r.peak_memory_mb:8.1f} MB"
+        )
+    if args.json:
+        print(f"wrote {args.json}")
+    print(line)
+    return 0
