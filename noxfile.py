@@ -9,7 +9,7 @@ from pathlib import Path
 
 import nox
 
-nox.options.sessions = ["lint", "tests", "package", "tests-torch", "tests-mindspore", "parity", "docs"]
+nox.options.sessions = ["lint", "tests", "package", "tests-torch", "tests-mindspore", "tests-paddle", "parity", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 
 # The framework-free suite runs on every supported Python; the framework sessions on 3.11, where the
@@ -86,6 +86,16 @@ def tests_mindspore(session: nox.Session) -> None:
     """The MindSpore backend's tests, graph and PyNative modes and real training included (CPU)."""
     session.install("-e", ".[dev,mindspore]", *CONSTRAINTS)
     session.run("pytest", "-m", "mindspore", *session.posargs, env={"GLOG_v": "3"})
+
+
+@discarding_session(name="tests-paddle", python=FRAMEWORK_PYTHON)
+def tests_paddle(session: nox.Session) -> None:
+    """The PaddlePaddle backend's tests, real Fashion-MNIST training included (CPU wheel).
+
+    Its own environment: PaddlePaddle's GLOG_v counts verbosity up where MindSpore's counts it down.
+    """
+    session.install("-e", ".[dev,paddle]", *CONSTRAINTS)
+    session.run("pytest", "-m", "paddle", *session.posargs, env={"GLOG_v": "0"})
 
 
 @discarding_session(python=FRAMEWORK_PYTHON)

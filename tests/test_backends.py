@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from d2lvgg import preset, preset_names, summarize
-from d2lvgg.backends import get_backend
+from d2lvgg.backends import REGISTRY, get_backend
 from d2lvgg.model.ir import lower, tensor_shapes
 
-BACKENDS = [pytest.param("torch", marks=pytest.mark.torch), pytest.param("mindspore", marks=pytest.mark.mindspore)]
+BACKENDS = [pytest.param(name, marks=getattr(pytest.mark, name)) for name in REGISTRY]
 
 
 @pytest.fixture(params=BACKENDS)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -14,6 +13,7 @@ import numpy as np
 import pytest
 
 from d2lvgg import RunError, TrainConfig, preset, resume, train
+from d2lvgg.backends import REGISTRY
 from d2lvgg.data.fashion_mnist import SYSTEM_DIR
 from d2lvgg.tools.cli import main
 from d2lvgg.training.checkpoint import load_checkpoint
@@ -21,7 +21,7 @@ from d2lvgg.training.weights import load_weights
 
 pytestmark = pytest.mark.skipif(not SYSTEM_DIR.is_dir(), reason=f"real Fashion-MNIST not installed at {SYSTEM_DIR}")
 
-BACKENDS = [pytest.param("torch", marks=pytest.mark.torch), pytest.param("mindspore", marks=pytest.mark.mindspore)]
+BACKENDS = [pytest.param(name, marks=getattr(pytest.mark, name)) for name in REGISTRY]
 TINY = preset("d2l_vgg11").scaled(16).with_options(head=(256, 256), input_size=32)
 ARGV = ["--arch", "d2l_vgg11", "--ratio", "16", "--head", "256,256", "--resize", "32", "--device", "cpu"]
 ARGV += ["--epochs", "3", "--batch-size", "64", "--lr", "0.1", "--train-limit", "12800", "--test-limit", "500"]
@@ -36,8 +36,7 @@ def config(backend: str) -> TrainConfig:
 def _signal_after_first_epoch(argv: list[str], out, signum: int) -> tuple[int, str]:
     """Start ``d2lvgg train`` in a child process, send ``signum`` once epoch 1 is saved; exit code and stderr."""
     command = [sys.executable, "-m", "d2lvgg", "train", *argv, "--out", str(out)]
-    env = os.environ | {"GLOG_v": "3"}
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # env: inherited
     deadline = time.monotonic() + 600
     while not (out / "checkpoint.npz").exists():
         assert proc.poll() is None, proc.stderr.read().decode()

@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 
 from d2lvgg import ConfigError, RunError, TrainConfig, evaluate_run, preset, train
+from d2lvgg.backends import REGISTRY
 from d2lvgg.data.fashion_mnist import SYSTEM_DIR
 from d2lvgg.tools.cli import main
 from d2lvgg.training.weights import load_weights
 
 pytestmark = pytest.mark.skipif(not SYSTEM_DIR.is_dir(), reason=f"real Fashion-MNIST not installed at {SYSTEM_DIR}")
 
-BACKENDS = [pytest.param("torch", marks=pytest.mark.torch), pytest.param("mindspore", marks=pytest.mark.mindspore)]
+BACKENDS = [pytest.param(name, marks=getattr(pytest.mark, name)) for name in REGISTRY]
 
 # The CI-sized network: the textbook's VGG-11 with channels / 16, a 256-wide head, 32 pixels.
 TINY = preset("d2l_vgg11").scaled(16).with_options(head=(256, 256), input_size=32)

@@ -20,6 +20,7 @@ from .base import Backend, Option
 REGISTRY = {
     "torch": "d2lvgg.backends.torch",
     "mindspore": "d2lvgg.backends.mindspore",
+    "paddle": "d2lvgg.backends.paddle",
 }
 DEFAULT = "torch"
 

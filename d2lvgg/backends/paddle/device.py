@@ -1,0 +1,33 @@
+"""Where PaddlePaddle runs: a CUDA GPU or the CPU, as ``paddle.set_device`` names them."""
+
+from __future__ import annotations
+
+import paddle
+
+from ...errors import DeviceError
+from . import DEVICES
+
+
+def _gpus() -> int:
+    return paddle.device.cuda.device_count() if paddle.device.is_compiled_with_cuda() else 0
+
+
+def resolve_device(name: str = "auto") -> str:
+    """``auto`` picks the first GPU, else the CPU; a named device must exist."""
+    if name == "auto":
+        return "gpu:0" if _gpus() else "cpu"
+    kind, _, index = name.lower().partition(":")
+    if kind == "cpu" and not index:
+        return "cpu"
+    if kind != "gpu" or (index and not index.isdigit()):
+        raise DeviceError(f"unknown device {name!r} for the paddle backend: use {DEVICES}")
+    if not _gpus():
+        raise DeviceError(f"device {name!r} asked for, but this PaddlePaddle sees no GPU: use --device cpu")
+    if int(index or 0) >= _gpus():
+        raise DeviceError(f"device {name!r} does not exist: {_gpus()} GPU(s) here")
+    return f"gpu:{int(index or 0)}"
+
+
+def has_accelerator(name: str = "auto") -> bool:
+    """Whether ``name`` resolves to a GPU rather than the CPU."""
+    return resolve_device(name) != "cpu"

@@ -1,0 +1,144 @@
+"""The PaddlePaddle runner: a compiled network on a device, trained with SGD and cross-entropy.
+
+PaddlePaddle stores a ``Linear`` weight as (in, out), the transpose of the neutral (PyTorch)
+layout, and names batch norm's statistics ``_mean`` and ``_variance``; the state functions here
+translate both ways.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import paddle
+from paddle import nn
+
+from ...model import ir
+from .device import resolve_device
+from .network import compile_network
+
+# Neutral (PyTorch) tensor names -> PaddlePaddle's, for batch norm's statistics; all others are the same.
+BN_NAMES = {"running_mean": "_mean", "running_var": "_variance"}
+
+
+def _linear_weights(model: nn.Layer) -> set[str]:
+    return {f"{name}.weight" for name, layer in model.named_sublayers() if isinstance(layer, nn.Linear)}
+
+
+def state_to_numpy(model: nn.Layer) -> dict[str, np.ndarray]:
+    """The network's tensors under the neutral names, dense weights as (out, in)."""
+    neutral = {v: k for k, v in BN_NAMES.items()}
+    linear = _linear_weights(model)
+    arrays = {}
+    for name, tensor in model.state_dict().items():
+        layer, kind = name.rsplit(".", 1)
+        value = tensor.numpy().copy()
+        arrays[f"{layer}.{neutral.get(kind, kind)}"] = value.T.copy() if name in linear else value
+    return arrays
+
+
+def load_numpy_state(model: nn.Layer, arrays: dict[str, np.ndarray]) -> None:
+    """Copy neutral-named arrays into the network, in place."""
+    state = model.state_dict()
+    linear = _linear_weights(model)
+    for name, value in arrays.items():
+        layer, kind = name.rsplit(".", 1)
+        own = f"{layer}.{BN_NAMES.get(kind, kind)}"
+        value = np.ascontiguousarray(value.T if own in linear else value, dtype=np.float32)
+        state[own].set_value(value)
+
+
+class Runner:
+    """A compiled network with plain SGD and cross-entropy, in PaddlePaddle's dynamic graph."""
+
+    def __init__(self, network: ir.Sequential, *, device: str = "auto", seed: int = 0) -> None:
+        self.device_label = resolve_device(device)
+        paddle.set_device(self.device_label)
+        self.fast: dict[str, bool] = {}
+        paddle.seed(seed)  # framework-default init and dropout masks
+        self.model = compile_network(network)
+        self.loss = nn.CrossEntropyLoss()
+        self.optimizer: paddle.optimizer.Optimizer | None = None
+
+    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
+        load_numpy_state(self.model, arrays)
+
+    def state(self) -> dict[str, np.ndarray]:
+        return state_to_numpy(self.model)
+
+    def data(self, images: np.ndarray, labels: np.ndarray, size: int) -> None:
+        """No device-resident dataset: the trainer's numpy batches are copied in once per step."""
+        return None
+
+    def set_optimizer(self, lr: float, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
+        """SGD: plain by default (the book's), with momentum and weight decay for the lab recipe."""
+        decay = paddle.regularizer.L2Decay(weight_decay) if weight_decay else None
+        params = self.model.parameters()
+        if momentum:
+            self.optimizer = paddle.optimizer.Momentum(lr, momentum, parameters=params, weight_decay=decay)
+        else:
+            self.optimizer = paddle.optimizer.SGD(lr, parameters=params, weight_decay=decay)
+
+    def set_lr(self, lr: float) -> None:
+        self.optimizer.set_lr(lr)
+
+    def start_epoch(self, seed: int) -> None:
+        """Reseed dropout, so an epoch's masks depend on the epoch alone (exact resume)."""
+        paddle.seed(seed)
+
+    def _accumulators(self) -> dict[str, tuple[str, paddle.Tensor]]:
+        """The optimizer's per-parameter buffers, keyed by parameter position (names vary by process)."""
+        found = {}
+        for i, param in enumerate(self.model.parameters()):
+            for kind, per_param in getattr(self.optimizer, "_accumulators", {}).items():
+                if param.name in per_param:
+                    found[f"{kind}.{i}"] = (kind, per_param[param.name])
+        return found
+
+    def optimizer_state(self) -> dict[str, np.ndarray]:
+        """The learning rate and the momentum buffers, if any."""
+        state = {"lr": np.array(self.optimizer.get_lr(), dtype=np.float64)}
+        return state | {key: tensor.numpy().copy() for key, (_, tensor) in self._accumulators().items()}
+
+    def load_optimizer_state(self, arrays: dict[str, np.ndarray]) -> None:
+        buffers = {k: v for k, v in arrays.items() if k != "lr"}
+        if not buffers:
+            return
+        params = self.model.parameters()
+        for key in buffers:
+            kind, index = key.rsplit(".", 1)
+            self.optimizer._add_accumulator(kind, params[int(index)])
+        for key, (_, tensor) in self._accumulators().items():
+            tensor.set_value(np.ascontiguousarray(buffers[key]))
+
+    def _tensors(self, x: np.ndarray, y: np.ndarray) -> tuple[paddle.Tensor, paddle.Tensor]:
+        return paddle.to_tensor(x), paddle.to_tensor(np.asarray(y, dtype=np.int64))
+
+    def train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
+        """One SGD step; the batch's summed loss and its number of correct predictions."""
+        assert self.optimizer is not None, "call set_optimizer first"
+        self.model.train()
+        xs, ys = self._tensors(x, y)
+        logits = self.model(xs)
+        loss = self.loss(logits, ys)
+        loss.backward()
+        self.optimizer.step()
+        self.optimizer.clear_grad()
+        return float(loss) * len(y), int((logits.argmax(axis=1) == ys).sum())
+
+    def fetch(self, values: list[float]) -> list[float]:
+        """Metrics are already Python numbers (each step reads its loss back)."""
+        return [float(v) for v in values]
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Logits in evaluation mode."""
+        self.model.eval()
+        with paddle.no_grad():
+            return self.model(paddle.to_tensor(x)).numpy()
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
+        """Summed loss and correct predictions of one batch in evaluation mode."""
+        self.model.eval()
+        xs, ys = self._tensors(x, y)
+        with paddle.no_grad():
+            logits = self.model(xs)
+            loss = self.loss(logits, ys)
+        return float(loss) * len(y), int((logits.argmax(axis=1) == ys).sum())
