@@ -13,9 +13,10 @@ def speed_table(summary: dict[str, Any]) -> str:
 
     Wall-clock examples/s (data preparation included) of d2lvgg's loop and the textbook's on the
     first backend, the textbook's compute-only figure beside them, then each other backend's
-    d2lvgg loop and its ratio to the first's.
+    d2lvgg loop and its ratio to the first's (backends the summary measured).
     """
-    first, *others = REGISTRY
+    first, *rest = REGISTRY
+    others = [b for b in rest if any(f"{b}/d2lvgg" in loops for loops in summary["configs"].values())]
     rows = []
     for name, loops in summary["configs"].items():
         ours, book = loops.get(f"{first}/d2lvgg", {}), loops.get(f"{first}/textbook", {})
