@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("GLOG_v", "3")  # MindSpore's C++ WARNING lines would drown the build log
 
 project = "d2lvgg"
 author = "the d2lvgg developers"
@@ -16,7 +14,7 @@ copyright = "2026, the d2lvgg developers"
 
 extensions = [
     "myst_nb",  # MyST markdown, .ipynb notebooks and text notebooks, executed by the build
-    "sphinx_design",  # tab sets: the PyTorch and the MindSpore form of a step side by side
+    "sphinx_design",  # tab sets: each framework's form of a step side by side
     "sphinx.ext.autodoc",
     "sphinx.ext.doctest",
     "sphinx.ext.viewcode",
@@ -35,10 +33,19 @@ autodoc_default_options = {"members": True, "show-inheritance": False}
 
 exclude_patterns = ["_build", "_generated", "runs", "results/**/*.md", "**/.ipynb_checkpoints"]
 html_theme = "furo"
-html_title = "d2lvgg: VGG from Dive into Deep Learning, in PyTorch and MindSpore"
+html_title = "d2lvgg: VGG from Dive into Deep Learning, in PyTorch, MindSpore and PaddlePaddle"
 
 
-def _draw_networks() -> None:
+def def _load_frameworks() -> None:
+    """Each installed framework loaded through its backend, so each reads its own GLOG_v."""
+    from d2lvgg.backends import available, get_backend
+
+    for name in available():
+        get_backend(name)
+
+
+_draw_networks()
+_load_frameworks() -> None:
     """The network drawings the pages show, generated from the presets on every build."""
     from d2lvgg.model.presets import preset
     from d2lvgg.tools.drawing import save_drawing
@@ -49,4 +56,13 @@ def _draw_networks() -> None:
         save_drawing(preset(name), out / f"{name}-blocks")
 
 
+def _load_frameworks() -> None:
+    """Each installed framework loaded through its backend, so each reads its own GLOG_v."""
+    from d2lvgg.backends import available, get_backend
+
+    for name in available():
+        get_backend(name)
+
+
 _draw_networks()
+_load_frameworks()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import inspect
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -49,9 +52,37 @@ def test_every_backend_declares_itself_without_its_framework():
         assert isinstance(info.FRAMEWORK, str) and isinstance(info.EXTRA, str) and info.DEVICES and info.TITLE
         assert isinstance(info.TEXTBOOK_LOADER, bool) and isinstance(info.DEVICE_NAMES, dict)
         assert isinstance(info.ENVIRONMENT, dict) and isinstance(info.TEXTBOOK, dict)
+        assert set(info.LOAD_FIRST) <= set(REGISTRY) - {name}
         assert all(isinstance(option, Option) and option.flag.startswith("--") for option in info.OPTIONS)
         assert all(option.check(option.default, name) == option.default for option in info.OPTIONS)
     assert set(available()) <= set(REGISTRY)
+
+
+def test_each_backend_sets_its_own_environment_and_keeps_the_users(monkeypatch):
+    from d2lvgg import backends
+
+    monkeypatch.delenv(backends.ENVIRONMENT_SET, raising=False)
+    monkeypatch.delenv("D2LVGG_TEST_LOG", raising=False)
+    monkeypatch.setenv("D2LVGG_TEST_USER", "mine")
+    backends._set_environment({"D2LVGG_TEST_LOG": "3", "D2LVGG_TEST_USER": "3"})
+    assert os.environ["D2LVGG_TEST_LOG"] == "3" and os.environ["D2LVGG_TEST_USER"] == "mine"
+    backends._set_environment({"D2LVGG_TEST_LOG": "0", "D2LVGG_TEST_USER": "0"})  # a second framework's GLOG_v
+    assert os.environ["D2LVGG_TEST_LOG"] == "0" and os.environ["D2LVGG_TEST_USER"] == "mine"
+    child = subprocess.run(  # a child process inherits which values are d2lvgg's
+        [
+            sys.executable,
+            "-c",
+            "from d2lvgg import backends; backends._set_environment({'D2LVGG_TEST_LOG': '3'});"
+            "import os; print(os.environ['D2LVGG_TEST_LOG'])",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert child.stdout.strip() == "3"
+    monkeypatch.setenv("D2LVGG_TEST_LOG", "2")  # the user's value, set after ours
+    backends._set_environment({"D2LVGG_TEST_LOG": "3"})
+    assert os.environ["D2LVGG_TEST_LOG"] == "2"
 
 
 def test_options_are_owned_by_one_backend_and_checked_there():
@@ -62,6 +93,7 @@ def test_options_are_owned_by_one_backend_and_checked_there():
         "amp": "torch",
         "compile": "torch",
         "ms_mode": "mindspore",
+        "to_static": "paddle",
     }
     assert resolve_options("mindspore", {}) == {"ms_mode": "graph"}
     assert resolve_options("torch", {"amp": "on"})["amp"] == "on"

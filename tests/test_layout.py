@@ -10,7 +10,7 @@ import pytest
 from d2lvgg.backends import REGISTRY, declaration
 
 PACKAGE = Path(__file__).resolve().parents[1] / "d2lvgg"
-FRAMEWORKS = {declaration(name).FRAMEWORK for name in REGISTRY} | {"paddle", "jax", "tensorflow"}
+FRAMEWORKS = {declaration(name).FRAMEWORK for name in REGISTRY} | {"jax", "tensorflow"}
 NAMES = set(REGISTRY) | FRAMEWORKS
 # Each layer may import the layers before it, never one after it (errors and atomic are shared leaves).
 LAYERS = ["model", "data", "backends", "training", "tools"]

@@ -88,6 +88,35 @@ def test_momentum_buffers_survive_a_checkpoint():
     assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(*(r.state().values() for r in runners), strict=True))
 
 
+def test_to_static_computes_what_the_dynamic_graph_computes():
+    network = lower(preset("d2l_vgg11").scaled(16).with_options(head=(32,), input_size=32, dropout=0.0))
+    rng = np.random.default_rng(0)
+    x, y = rng.random((8, 1, 32, 32), dtype=np.float32), rng.integers(0, 10, 8)
+    results = []
+    for to_static in (False, True):
+        runner = paddle_backend.make_runner(network, device="cpu", seed=0, options={"to_static": to_static})
+        assert runner.fast == {"to_static": to_static}
+        runner.load_state(initial_weights(network, "xavier", 0))
+        runner.set_optimizer(0.05)
+        losses = [runner.train_step(x, y)[0] for _ in range(3)]
+        results.append((losses, runner.state(), runner.predict(x)))
+    (losses, state, logits), (static_losses, static_state, static_logits) = results
+    assert losses[-1] < losses[0] and np.allclose(losses, static_losses, rtol=1e-5)
+    assert all(np.allclose(state[k], static_state[k], atol=1e-6) for k in state)
+    np.testing.assert_allclose(logits, static_logits, rtol=1e-5, atol=1e-6)
+
+
+def test_batch_norm_keeps_pytorchs_unbiased_running_variance():
+    layer = paddle_backend.compile_network(lower(preset("vgg11_bn").scaled(16).with_options(input_size=32)))[0][1]
+    x = paddle.to_tensor(np.random.default_rng(0).random((4, 4, 8, 8), dtype=np.float32))
+    layer.train()
+    layer(x)
+    values = x.numpy().transpose(1, 0, 2, 3).reshape(4, -1)
+    expected = 0.9 * 1.0 + 0.1 * values.var(axis=1, ddof=1)  # PyTorch: momentum 0.1 on the unbiased variance
+    np.testing.assert_allclose(layer._variance.numpy(), expected, rtol=1e-5)
+    np.testing.assert_allclose(layer._mean.numpy(), 0.1 * values.mean(axis=1), rtol=1e-5)
+
+
 def test_devices_resolve_or_fail_clearly():
     assert paddle_backend.resolve_device("cpu") == "cpu"
     assert paddle_backend.resolve_device("auto") in ("cpu", "gpu:0")

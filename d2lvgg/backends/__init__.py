@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import os
 from types import ModuleType
 from typing import Any
@@ -23,6 +24,10 @@ REGISTRY = {
     "paddle": "d2lvgg.backends.paddle",
 }
 DEFAULT = "torch"
+
+# Names the variables get_backend set, with their values (JSON), for this process and its children:
+# another backend may set those again, while a value the user gave is kept.
+ENVIRONMENT_SET = "D2LVGG_ENVIRONMENT_SET"
 
 
 def declaration(name: str) -> ModuleType:
@@ -44,9 +49,25 @@ def get_backend(name: str) -> Backend:
         raise BackendError(
             f"the {name} backend needs {info.FRAMEWORK}, which is not installed: pip install 'd2lvgg[{info.EXTRA}]'"
         )
-    for variable, value in info.ENVIRONMENT.items():
-        os.environ.setdefault(variable, value)
+    for other in info.LOAD_FIRST:
+        if importlib.util.find_spec(declaration(other).FRAMEWORK):
+            get_backend(other)
+    _set_environment(info.ENVIRONMENT)
     return importlib.import_module(f"{info.__name__}.backend")
+
+
+def _set_environment(wanted: dict[str, str]) -> None:
+    """Set a backend's variables before its framework loads, keeping any the user set.
+
+    A variable another backend set is set again: PaddlePaddle's and MindSpore's ``GLOG_v`` count
+    in opposite directions, and each framework reads it once, when it loads.
+    """
+    ours = json.loads(os.environ.get(ENVIRONMENT_SET, "{}"))
+    for variable, value in wanted.items():
+        current = os.environ.get(variable)
+        if current is None or current == ours.get(variable):
+            os.environ[variable] = ours[variable] = value
+    os.environ[ENVIRONMENT_SET] = json.dumps(ours)
 
 
 def options(name: str) -> tuple[Option, ...]:

@@ -17,6 +17,7 @@ TEXTBOOK = {"conv_bias": False}  # the MindSpore edition leaves nn.Conv2d's has_
 # otherwise. ONEDNN_MAX_CPU_ISA: MindSpore 2.10's oneDNN picks a reference convolution on AVX-512
 # CPUs for its NCHW float32 layout, 25 ms where the AVX2 kernels take 0.4 ms (docs/speed.md).
 TEXTBOOK_LOADER = False  # its edition loads through mindspore.dataset, which the benchmark does not re-create
+LOAD_FIRST: tuple[str, ...] = ()
 DEVICE_NAMES = {"cuda": "gpu"}
 # MS_OM_PATH: where a failed graph compile writes rank_0/om/analyze_fail.ir (else the working folder).
 ENVIRONMENT = {

@@ -10,7 +10,14 @@ FRAMEWORK = "paddle"
 EXTRA = "paddle"  # the CPU wheel; on a CUDA machine install paddlepaddle-gpu instead
 DEVICES = "auto, cpu, gpu or gpu:N"
 DEVICE_NAMES = {"cuda": "gpu"}
-ENVIRONMENT = {"GLOG_v": "0"}  # PaddlePaddle's verbose logging off (its GLOG_v counts up, MindSpore's down)
+# PaddlePaddle's verbose and INFO logging off (its GLOG_v counts up, MindSpore's down).
+ENVIRONMENT = {"GLOG_v": "0", "GLOG_minloglevel": "1"}
 TEXTBOOK: dict = {}  # the Chinese edition's paddle tab builds the spec's default form
 TEXTBOOK_LOADER = False  # the benchmark re-creates PyTorch's loader only
-OPTIONS: tuple[Option, ...] = ()
+# Installed frameworks to load first: MindSpore 2.10's CPU plugin fails to load ("undefined symbol:
+# dnnl_threadpool_interop_stream_create") once PaddlePaddle's oneDNN is in the process.
+LOAD_FIRST = ("mindspore",)
+# Dynamic graph by default: on the CPU, to_static's graph measured slower (docs/speed.md).
+OPTIONS = (
+    Option("to_static", False, "compile the forward pass with paddle.jit.to_static", flag="--to-static", plain=False),
+)

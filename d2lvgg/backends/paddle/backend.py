@@ -66,5 +66,5 @@ def peak_memory_mb(device_label: str) -> float | None:
 
 
 def make_runner(network: ir.Sequential, *, device: str, seed: int, options: dict[str, Any]) -> Runner:
-    """A runner in PaddlePaddle's dynamic graph (the backend declares no options)."""
-    return Runner(network, device=device, seed=seed)
+    """A runner with the switches in ``options`` (see ``OPTIONS`` in ``__init__``)."""
+    return Runner(network, device=device, seed=seed, **options)

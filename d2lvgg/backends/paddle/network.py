@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import paddle
 from paddle import nn
 
 from ...model import ir
@@ -68,8 +69,28 @@ def vgg(
     return nn.Sequential(*conv_blks, nn.Flatten(), *dense, nn.Linear(in_features, num_classes))
 
 
-def _batch_norm(channels: int) -> nn.Layer:
-    return nn.BatchNorm2D(channels, momentum=1.0 - ir.BatchNorm2d.momentum, epsilon=ir.BatchNorm2d.eps)
+class BatchNorm2D(nn.BatchNorm2D):
+    """``nn.BatchNorm2D`` whose running variance takes the batch's unbiased variance, as PyTorch's does.
+
+    PaddlePaddle averages the biased variance into ``_variance``; the IR (and the saved weights)
+    follow PyTorch, which scales it by n / (n - 1). Before PaddlePaddle's update, the running
+    variance is raised by what makes that update come out as PyTorch's (with momentum m on the old
+    statistics: (1 - m) / m times the biased variance over n - 1).
+    """
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        if self.training:
+            n = x.shape[0] * x.shape[2] * x.shape[3]
+            with paddle.no_grad():
+                biased = (x - x.mean(axis=[0, 2, 3], keepdim=True)).square().mean(axis=[0, 2, 3])
+                paddle.assign(
+                    self._variance + biased * ((1 - self._momentum) / self._momentum / (n - 1)), self._variance
+                )
+        return super().forward(x)
+
+
+def _batch_norm(channels: int, momentum: float = ir.BatchNorm2d.momentum, eps: float = ir.BatchNorm2d.eps) -> nn.Layer:
+    return BatchNorm2D(channels, momentum=1.0 - momentum, epsilon=eps)
 
 
 def _conv(op: ir.Conv2d) -> nn.Layer:
@@ -85,7 +106,7 @@ LAYERS = {
     ir.Flatten: lambda op: nn.Flatten(),
     ir.Linear: lambda op: nn.Linear(op.in_features, op.out_features, bias_attr=op.bias),
     ir.Dropout: lambda op: nn.Dropout(p=op.p),
-    ir.BatchNorm2d: lambda op: nn.BatchNorm2D(op.num_features, momentum=1.0 - op.momentum, epsilon=op.eps),
+    ir.BatchNorm2d: lambda op: _batch_norm(op.num_features, op.momentum, op.eps),
     ir.LocalResponseNorm: lambda op: nn.LocalResponseNorm(op.size, alpha=op.alpha, beta=op.beta, k=op.k),
 }
 

@@ -47,14 +47,20 @@ def load_numpy_state(model: nn.Layer, arrays: dict[str, np.ndarray]) -> None:
 
 
 class Runner:
-    """A compiled network with plain SGD and cross-entropy, in PaddlePaddle's dynamic graph."""
+    """A compiled network with plain SGD and cross-entropy, in PaddlePaddle's dynamic graph.
 
-    def __init__(self, network: ir.Sequential, *, device: str = "auto", seed: int = 0) -> None:
+    ``to_static`` turns the network's forward pass into a static graph (``paddle.jit.to_static``);
+    the loss, backward pass and update stay eager.
+    """
+
+    def __init__(self, network: ir.Sequential, *, device: str = "auto", seed: int = 0, to_static: bool = False) -> None:
         self.device_label = resolve_device(device)
         paddle.set_device(self.device_label)
-        self.fast: dict[str, bool] = {}
+        self.fast = {"to_static": to_static}
         paddle.seed(seed)  # framework-default init and dropout masks
         self.model = compile_network(network)
+        if to_static:
+            self.model = paddle.jit.to_static(self.model, full_graph=True)
         self.loss = nn.CrossEntropyLoss()
         self.optimizer: paddle.optimizer.Optimizer | None = None
 

@@ -12,6 +12,7 @@ DEVICES = "auto, cpu, cuda, cuda:N or mps"
 ENVIRONMENT: dict[str, str] = {}  # nothing to set before PyTorch loads
 TEXTBOOK: dict = {}  # the PyTorch edition's network is the spec's default form
 TEXTBOOK_LOADER = True  # the benchmark re-creates this edition's loader (DataLoader workers, Pillow)
+LOAD_FIRST: tuple[str, ...] = ()  # backends whose frameworks must be in the process before this one's
 DEVICE_NAMES: dict[str, str] = {}  # common device names in this backend's spelling
 # The fast path: the dataset on the device, channels-last memory, and on a GPU bfloat16 autocast
 # and torch.compile ("auto": on where they pay). --plain switches all of it off.
