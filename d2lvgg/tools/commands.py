@@ -106,7 +106,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
     from ..model.specfile import resolve_spec
     from ..training.config import TrainConfig
     from . import render
-    from .parity import installed_pairs, run_parity
+    from .parity import installed_pairs, pairs_table, run_parity
 
     spec = resolve_spec(args.arch, **arch_overrides(args))
     pairs = [args.backends] if args.backends else installed_pairs() or [None]  # None: run_parity explains
@@ -116,15 +116,27 @@ def cmd_parity(args: argparse.Namespace) -> int:
         config = TrainConfig(
             epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, device="cpu", data_dir=args.data_dir
         )
-    passed = True
+    reports, trained = [], {}  # trained: each backend trains once, whichever pairs it is in
     for pair in pairs:
         out = root if len(pairs) == 1 else root / "-vs-".join(pair)
-        report = run_parity(spec, backends=pair, textbook=args.textbook, train_config=config, out=out)
-        title = f"parity: {report.arch} at {report.input_size} px, {' vs '.join(report.backends)}"
-        render.print_rows(title, ["check", "result", "measured", "tolerance"], report.rows())
+        report = run_parity(spec, backends=pair, textbook=args.textbook, train_config=config, out=out, trained=trained)
+        if len(pairs) == 1:
+            title = f"parity: {report.arch} at {report.input_size} px, {' vs '.join(report.backends)}"
+            render.print_rows(title, ["check", "result", "measured", "tolerance"], report.rows())
         for path in report.save(out):
             print(f"wrote {path}")
-        passed = passed and report.passed
+        reports.append(report)
+    if len(reports) > 1:
+        headers, rows = pairs_table(reports)
+        render.print_rows(f"parity: {spec.name} at {spec.input_size} px, every installed pair", headers, rows)
+        summary = root / "parity.md"
+        summary.write_text(
+            f"### Parity: {spec.name} at {spec.input_size} px, every installed pair\n\n"
+            + render.markdown_table(headers, rows)
+            + "\n"
+        )
+        print(f"wrote {summary}")
+    passed = all(report.passed for report in reports)
     print("all checks pass" if passed else "some checks FAIL")
     return 0 if passed else 1
 

@@ -6,6 +6,7 @@ Each check is a function returning a ``Check`` (what was measured, against which
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 from dataclasses import asdict, dataclass, field
@@ -54,13 +55,33 @@ def default_pair() -> tuple[str, str]:
     return pairs[0]
 
 
+# backend -> (spec, seed, runner): the last runner each backend built, which the next pair reuses
+_BUILT: dict[str, tuple[VGGSpec, int, Runner]] = {}
+
+
 def _runners(spec: VGGSpec, backends: tuple[str, str], seed: int) -> list[Runner]:
-    runners = []
+    """A plain-path CPU runner per backend; across pairs, each backend builds (and compiles) a spec once."""
     for name in backends:
-        backend = get_backend(name)
-        backend.disable_reduced_precision()
-        runners.append(backend.make_runner(ir.lower(spec), device="cpu", seed=seed, options=plain_options(name)))
-    return runners
+        if _BUILT.get(name, (None, None))[:2] != (spec, seed):
+            backend = get_backend(name)
+            backend.disable_reduced_precision()
+            runner = backend.make_runner(ir.lower(spec), device="cpu", seed=seed, options=plain_options(name))
+            _BUILT[name] = (spec, seed, runner)
+    return [_BUILT[name][2] for name in backends]
+
+
+# Across pairs, each backend measures a spec once (the shapes and tensors of a compiled network).
+@functools.lru_cache(maxsize=8)
+def _layer_shapes(backend: str, spec: VGGSpec) -> dict[str, tuple[int, ...]]:
+    module = get_backend(backend)
+    return module.output_shapes(module.compile_network(ir.lower(spec)), summarize(spec).input_shape)
+
+
+@functools.lru_cache(maxsize=8)
+def _tensor_shapes(backend: str, spec: VGGSpec) -> tuple[int, dict[str, tuple[int, ...]]]:
+    module = get_backend(backend)
+    model = module.compile_network(ir.lower(spec))
+    return module.param_count(model), {name: a.shape for name, a in module.state_to_numpy(model).items()}
 
 
 def check_shapes(spec: VGGSpec, backends: tuple[str, str] | None = None) -> Check:
@@ -70,8 +91,7 @@ def check_shapes(spec: VGGSpec, backends: tuple[str, str] | None = None) -> Chec
     backends = backends or default_pair()
     mismatches = []
     for backend in backends:
-        module = get_backend(backend)
-        measured = module.output_shapes(module.compile_network(ir.lower(spec)), summary.input_shape)
+        measured = _layer_shapes(backend, spec)
         mismatches += [
             f"{backend} {name}: {measured.get(name)} != {shape}"
             for name, shape in expected.items()
@@ -91,10 +111,7 @@ def check_parameters(spec: VGGSpec, other: VGGSpec | None = None, backends: tupl
     backends = backends or default_pair()
     counts, tensors = {}, {}
     for backend, each in zip(backends, (spec, other or spec), strict=True):
-        module = get_backend(backend)
-        model = module.compile_network(ir.lower(each))
-        counts[backend] = module.param_count(model)
-        tensors[backend] = {name: a.shape for name, a in module.state_to_numpy(model).items()}
+        counts[backend], tensors[backend] = _tensor_shapes(backend, each)
     a, b = backends
     differing = sorted(set(tensors[a]) ^ set(tensors[b]))
     differing += [n for n in tensors[a] if n in tensors[b] and tensors[a][n] != tensors[b][n]]
@@ -133,7 +150,7 @@ def check_forward(spec: VGGSpec, *, batch: int = 4, seed: int = 0, backends: tup
         "forward",
         rel <= FORWARD_RTOL,
         f"max abs {max_abs:.2e}, relative {rel:.2e} (largest logit {scale:.3g})",
-        f"relative <= {FORWARD_RTOL:g}",
+        f"max abs / largest logit <= {FORWARD_RTOL:g}",
         {"max_abs": max_abs, "max_rel": rel, "batch": batch},
     )
 
@@ -163,20 +180,28 @@ def check_backward(
     )
 
 
-def check_training(spec: VGGSpec, config: Any, out: Path, backends: tuple[str, str] | None = None) -> Check:
-    """Both backends train from the same initial weights on the same batches; curves overlaid."""
+def check_training(
+    spec: VGGSpec, config: Any, out: Path, backends: tuple[str, str] | None = None, trained: dict | None = None
+) -> Check:
+    """Both backends train from the same initial weights on the same batches; curves overlaid.
+
+    ``trained`` holds runs already made (backend -> result) and gains this check's: across several
+    pairs, each backend trains once.
+    """
     from ..training import plot
     from ..training.loop import train
 
     backends = backends or default_pair()
-    results = {}
+    trained = {} if trained is None else trained
     for backend in backends:
-        results[backend] = train(
-            spec, config.for_backend(backend), out=out / f"train-{backend}", overwrite=True, progress=False
-        )
+        if backend not in trained:
+            folder = out / f"train-{backend}"
+            trained[backend] = train(spec, config.for_backend(backend), out=folder, overwrite=True, progress=False)
+    results = {backend: trained[backend] for backend in backends}
     accs = {b: r.test_acc for b, r in results.items()}
     gap = abs(accs[backends[0]] - accs[backends[1]])
     fig = plot.overlay({b: r.history for b, r in results.items()}, f"{spec.name}: {' vs '.join(backends)}")
+    out.mkdir(parents=True, exist_ok=True)  # a pair whose backends both trained for earlier pairs
     plot.save(fig, out / "training-overlay")
     return Check(
         "training",
@@ -237,6 +262,7 @@ def run_parity(
     train_config: Any = None,
     out: Path | None = None,
     seed: int = 0,
+    trained: dict | None = None,
 ) -> ParityReport:
     """Shapes, parameters, forward and backward; with ``train_config`` (and ``out``) training too.
 
@@ -252,5 +278,30 @@ def run_parity(
         check_backward(spec, seed=seed, backends=backends),
     ]
     if train_config is not None:
-        checks.append(check_training(spec, train_config, out or Path("runs") / f"parity-{spec.name}", backends))
+        folder = out or Path("runs") / f"parity-{spec.name}"
+        checks.append(check_training(spec, train_config, folder, backends, trained))
     return ParityReport(spec.name, spec.input_size, backends, checks)
+
+
+def pairs_table(reports: list[ParityReport]) -> tuple[list[str], list[list[str]]]:
+    """Several pairs' reports as one table: a row per check, a column per pair."""
+    headers = ["check", *(" vs ".join(r.backends) for r in reports), "tolerance"]
+    rows = []
+    for i, check in enumerate(reports[0].checks):
+        cells = [f"{'pass' if r.checks[i].passed else 'FAIL'}, {_brief(r.checks[i])}" for r in reports]
+        rows.append([check.name, *cells, check.tolerance])
+    return headers, rows
+
+
+def _brief(check: Check) -> str:
+    """The one number of a check that a table of pairs shows."""
+    details = check.details
+    if "max_rel" in details:
+        return f"{details['max_rel']:.2e}"
+    if "gap" in details:
+        return f"gap {details['gap'] * 100:.1f} points"
+    if check.name == "parameters" and check.passed:
+        return f"{details['static']:,} each"
+    if check.name == "shapes":
+        return f"{len(details['mismatches'])} mismatches"
+    return check.measured
