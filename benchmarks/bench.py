@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from d2lvgg.backends import REGISTRY
 from d2lvgg.tools.bench.suite import CONFIGS, run_suite
 
 
@@ -37,11 +38,13 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, help="repetitions of every configuration (default: each one's own)")
     parser.add_argument("--only", nargs="*", choices=list(CONFIGS), help="run only these configurations")
+    parser.add_argument("--backends", nargs="*", choices=list(REGISTRY), help="run only these backends")
     parser.add_argument("--out", default="docs/results/bench")
     args = parser.parse_args()
     peak = matmul_peak_flops() if args.device == "cpu" else None
     command = "python " + " ".join(sys.argv)
-    print(f"wrote {run_suite(args.device, Path(args.out), command, only=args.only, repeats=args.repeats, peak=peak)}")
+    options = {"only": args.only, "backends": args.backends, "repeats": args.repeats, "peak": peak}
+    print(f"wrote {run_suite(args.device, Path(args.out), command, **options)}")
 
 
 if __name__ == "__main__":

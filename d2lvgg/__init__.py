@@ -1,4 +1,4 @@
-"""d2lvgg: the VGG chapter of Dive into Deep Learning, one spec compiled for PyTorch and MindSpore.
+"""d2lvgg: the VGG chapter of Dive into Deep Learning, one spec compiled for each framework's backend.
 
 Importing the package loads no deep-learning framework; backends are imported on demand.
 The layers, each importing only those before it: ``model`` (spec, presets, layer IR, analysis),

@@ -62,7 +62,7 @@ def test_a_table_value_changes_several_settings_under_one_label():
 
 def test_every_shipped_grid_loads_and_each_comparison_has_a_cpu_variant():
     grids = shipped_grids()
-    for name in ("backends", "alexnet", "resolution", "depth"):
+    for name in ("frameworks", "alexnet", "resolution", "depth"):
         assert name in grids and f"{name}-cpu" in grids
     for name, path in grids.items():
         grid = load_grid(path)
@@ -93,7 +93,7 @@ def test_a_bad_grid_is_refused_before_anything_trains(tmp_path, text, message):
 def test_an_unknown_grid_name_lists_the_shipped_ones(capsys):
     assert main(["sweep", "no-such-grid"]) == 2
     err = capsys.readouterr().err
-    assert "no grid file 'no-such-grid'" in err and "backends-cpu" in err
+    assert "no grid file 'no-such-grid'" in err and "frameworks-cpu" in err
 
 
 def test_the_shape_only_grid_writes_the_comparison_and_a_drawing_per_cell(tmp_path, capsys):

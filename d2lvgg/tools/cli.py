@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from ..backends import DEFAULT as DEFAULT_BACKEND
-from ..backends import REGISTRY
+from ..backends import REGISTRY, declaration
 from ..errors import D2LVGGError, RunInterrupted
 from ..training.config import AUTO_RECIPE, DEFAULT_ARCH, RECIPES
 from . import commands
@@ -15,9 +15,9 @@ from .arguments import BACKEND_HELP, DEVICE_HELP, add_arch_options, add_backend_
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="d2lvgg", description="VGG from Dive into Deep Learning, in PyTorch and MindSpore."
-    )
+    titles = [declaration(name).TITLE for name in REGISTRY]
+    frameworks = f"{', '.join(titles[:-1])} and {titles[-1]}" if len(titles) > 1 else titles[0]
+    parser = argparse.ArgumentParser(prog="d2lvgg", description=f"VGG from Dive into Deep Learning, in {frameworks}.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("presets", help="list the named architectures")

@@ -29,14 +29,15 @@ def run_suite(
     command: str,
     *,
     only: list[str] | None = None,
+    backends: list[str] | None = None,
     repeats: int | None = None,
     peak: float | None = None,
 ) -> Path:
-    """Every installed backend on each configuration; ``summary-DEVICE.json`` in ``out``.
+    """Each backend (default: every installed one) on each configuration; ``summary-DEVICE.json`` in ``out``.
 
     ``command`` is recorded beside each figure; ``repeats`` overrides each configuration's own.
     ``peak`` (FLOP/s of the machine's matrix product) adds the fraction of it each loop reaches.
-    Configurations not run this time keep their earlier figures.
+    Configurations and backends not run this time keep their earlier figures.
     """
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"summary-{device}.json"
@@ -46,7 +47,7 @@ def run_suite(
         arch, reshape, batch_size, steps, own_repeats = CONFIGS[name]
         spec = resolve_spec(arch, **reshape)
         train_flops = 6 * summarize(spec).total_macs  # forward + backward: about 3x the forward's 2 FLOPs per MAC
-        for backend in available():
+        for backend in backends or available():
             config = BenchConfig(
                 spec.to_dict(),
                 backend,
