@@ -36,16 +36,7 @@ html_theme = "furo"
 html_title = "d2lvgg: VGG from Dive into Deep Learning, in PyTorch, MindSpore and PaddlePaddle"
 
 
-def def _load_frameworks() -> None:
-    """Each installed framework loaded through its backend, so each reads its own GLOG_v."""
-    from d2lvgg.backends import available, get_backend
-
-    for name in available():
-        get_backend(name)
-
-
-_draw_networks()
-_load_frameworks() -> None:
+def _draw_networks() -> None:
     """The network drawings the pages show, generated from the presets on every build."""
     from d2lvgg.model.presets import preset
     from d2lvgg.tools.drawing import save_drawing
