@@ -184,9 +184,11 @@ def machine() -> dict[str, Any]:
     lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
     cpu = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), cpu)
     versions = {"python": platform.python_version()}
-    for package in [declaration(name).FRAMEWORK for name in REGISTRY] + ["numpy"]:
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            versions[package] = metadata.version(package)
+    distributions = metadata.packages_distributions()  # module -> the pip packages providing it
+    for module in [declaration(name).FRAMEWORK for name in REGISTRY] + ["numpy"]:
+        for package in distributions.get(module, [module]):
+            with contextlib.suppress(metadata.PackageNotFoundError):
+                versions[package] = metadata.version(package)
     return {"host": platform.node(), "cpu": cpu, "cores": os.cpu_count(), "versions": versions}
 
 
