@@ -64,7 +64,8 @@ def package(session: nox.Session) -> None:
     shutil.rmtree(dist, ignore_errors=True)
     session.run("python", "-m", "build", "--outdir", str(dist))
     # The shipped grids are package data: a wheel without them would pass an import check alone.
-    check = "import d2lvgg, d2lvgg.tools.sweep as s; assert 'frameworks-cpu' in s.shipped_grids(); print(d2lvgg.__file__)"
+    grids = "import d2lvgg.tools.sweep as s; assert 'frameworks-cpu' in s.shipped_grids()"
+    check = f"import d2lvgg; {grids}; print(d2lvgg.__file__)"
     for archive in ("*.whl", "*.tar.gz"):
         (built,) = dist.glob(archive)
         session.install(str(built))
