@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 
 import numpy as np
 import pytest
@@ -36,9 +37,15 @@ def _ascend_available() -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Load each installed framework through its backend, so each reads its own environment (GLOG_v)."""
+    """Load the frameworks that need an environment (GLOG_v) or a load order through their backends,
+    before any test module imports one directly. The others load later, in the environment these set,
+    as their tests' child processes do."""
+    threads = os.environ.get("OMP_NUM_THREADS")
     for name in available():
-        get_backend(name)
+        if declaration(name).ENVIRONMENT or declaration(name).LOAD_FIRST:
+            get_backend(name)
+    if threads is None:  # PaddlePaddle sets 1 when it loads; the tests' child processes must not inherit that
+        os.environ.pop("OMP_NUM_THREADS", None)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
