@@ -48,6 +48,28 @@ class Option:
         return value
 
 
+@dataclass(frozen=True)
+class World:
+    """The processes that train one run together (data-parallel): this one's rank, how many, and how.
+
+    A runner started by its framework's launcher (``torchrun``, ``msrun``) joins the launched world;
+    otherwise it is the world of one. Each process computes its share of every global batch and the
+    runner's ``fetch`` sums the metrics over all of them; only the leader writes the run folder.
+    """
+
+    rank: int = 0
+    size: int = 1
+    engine: str = "one process"
+
+    @property
+    def leader(self) -> bool:
+        return self.rank == 0
+
+    def share(self, n: int) -> slice:
+        """The rows of an ``n``-row global batch this process computes: contiguous, sizes within one."""
+        return slice(n * self.rank // self.size, n * (self.rank + 1) // self.size)
+
+
 class Feed(Protocol):
     """A dataset a runner keeps on its device, yielding batches in the seeded order of ``data.pipeline``."""
 
@@ -62,11 +84,14 @@ class Feed(Protocol):
 class Runner(Protocol):
     """A compiled network on a device with SGD and cross-entropy: what the training loop drives.
 
-    ``device_label`` names the device as the book prints it; ``fast`` records which speed-ups are on.
+    ``device_label`` names the device as the book prints it; ``fast`` records which speed-ups are on;
+    ``world`` says which share of each batch this process computes (``train_step`` and
+    ``evaluate`` take the whole global batch).
     """
 
     device_label: str
     fast: dict[str, bool]
+    world: World
 
     def load_state(self, arrays: Arrays) -> None:
         """Copy weights under the neutral names (``model.ir.tensor_shapes``) into the network."""
@@ -109,7 +134,7 @@ class Runner(Protocol):
         ...
 
     def fetch(self, values: list[Any]) -> list[float]:
-        """Metrics returned by the steps, as Python numbers (one host sync for the lot)."""
+        """Metrics returned by the steps, as Python numbers (one host sync for the lot), summed over the world."""
         ...
 
     def predict(self, x: np.ndarray) -> np.ndarray:

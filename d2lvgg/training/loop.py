@@ -16,13 +16,20 @@ from ..errors import RunError
 from ..model import ir
 from ..model.initializers import initial_weights
 from ..model.spec import VGGSpec
-from .checkpoint import epoch_seed, load_checkpoint
+from .checkpoint import Checkpoint, epoch_seed, load_checkpoint
 from .config import TrainConfig, learning_rate
 from .meter import Meter, train_steps
 from .report import RunResult
 from .rundir import CHECKPOINT, CONFIG, EPOCHS, STEPS, WEIGHTS, RunDir
 from .session import Progress, Session, epoch_batches
-from .setup import check_fits_fashion_mnist, config_record, default_run_dir, load_config, make_runner
+from .setup import (
+    check_fits_fashion_mnist,
+    check_shares,
+    config_record,
+    default_run_dir,
+    load_config,
+    make_runner,
+)
 from .weights import check_compatible, load_weights
 
 
@@ -42,32 +49,43 @@ def train(
     load_fashion_mnist(config.data_dir)  # fail on missing or damaged data before making a run folder
     network = ir.lower(spec)
     runner = make_runner(network, config)
+    check_shares(runner.world, config)
     if config.init != "framework":
         runner.load_state(initial_weights(network, config.init, config.seed))
     runner.set_optimizer(config.lr, config.momentum, config.weight_decay)
-    run = RunDir.create(out, overwrite=overwrite)
-    run.write_json(CONFIG, config_record(spec, config, runner))
+    run = RunDir(out)  # in a data-parallel world, only the leader writes the run folder
+    if runner.world.leader:
+        run = RunDir.create(out, overwrite=overwrite)
+        run.write_json(CONFIG, config_record(spec, config, runner))
     session = Session(spec, config, run, runner, Progress())
     session.show(progress=progress, echo=echo)
     return fit(session)
 
 
-def resume(path: str | Path, *, progress: bool = True, echo: bool = True) -> RunResult:
-    """Continue a run from its last finished epoch; the result equals an uninterrupted run's."""
+def resumable(path: str | Path) -> tuple[RunDir, VGGSpec, TrainConfig, Checkpoint]:
+    """A run folder that ``resume`` can continue, with its spec, config and last checkpoint."""
     run = RunDir.open(path)
     spec, config = load_config(run)
     saved = load_checkpoint(run.path)
     if saved.epochs_done >= config.epochs:
         raise RunError(f"{run.path} already finished all {config.epochs} epochs; nothing to resume")
+    return run, spec, config, saved
+
+
+def resume(path: str | Path, *, progress: bool = True, echo: bool = True) -> RunResult:
+    """Continue a run from its last finished epoch; the result equals an uninterrupted run's."""
+    run, spec, config, saved = resumable(path)
     network = ir.lower(spec)
     check_compatible(saved.weights, network, str(run.file(CHECKPOINT)))
     runner = make_runner(network, config)
+    check_shares(runner.world, config)
     runner.load_state(saved.weights)
     runner.set_optimizer(config.lr, config.momentum, config.weight_decay)
     runner.load_optimizer_state(saved.optimizer)
     done = Progress(**saved.progress)
-    run.rewrite_rows(STEPS, done.steps)  # drop rows of the epoch that was cut short
-    run.rewrite_rows(EPOCHS, done.epochs)
+    if runner.world.leader:
+        run.rewrite_rows(STEPS, done.steps)  # drop rows of the epoch that was cut short
+        run.rewrite_rows(EPOCHS, done.epochs)
     session = Session(spec, config, run, runner, done)
     session.show(progress=progress, echo=echo)
     return fit(session)

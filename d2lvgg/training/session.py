@@ -67,12 +67,15 @@ class Session:
         self._started = time.perf_counter() - done.wall_seconds
 
     def show(self, *, progress: bool, echo: bool) -> None:
-        """Print the run's lines (``echo``) and a live progress bar (``progress``)."""
+        """Print the run's lines (``echo``) and a live progress bar (``progress``); the leader's alone."""
+        progress, echo = (progress, echo) if self.runner.world.leader else (False, False)
         self.say = print if echo else (lambda *args, **kwargs: None)
         total = self.config.epochs * self.steps_per_epoch
         self.bar = ProgressBar(total, completed=self.first_epoch * self.steps_per_epoch, enabled=progress)
         verb = f"resuming at epoch {self.first_epoch + 1}" if self.first_epoch else "training"
         where = f"{self.config.backend} on {self.runner.device_label}"
+        if self.runner.world.size > 1:
+            where += f" and {self.runner.world.size - 1} more, {self.runner.world.engine}"
         self.say(f"{verb} {self.spec.name} ({where}) -> {self.run.path}")
 
     def train_batches(self, epoch: int) -> Iterator[tuple[Any, Any]]:
@@ -104,7 +107,8 @@ class Session:
 
     def _diverged(self, meter: Meter) -> None:
         bad = next(row for row in meter.rows if not np.isfinite(row["loss"]))
-        self.run.append_rows(STEPS, meter.rows[: meter.rows.index(bad) + 1])
+        if self.runner.world.leader:
+            self.run.append_rows(STEPS, meter.rows[: meter.rows.index(bad) + 1])
         raise ConfigError(
             f"the loss became {bad['loss']} at epoch {bad['epoch']}, step {bad['step']}: the run "
             f"diverged; try a smaller learning rate than {self.config.lr} (metrics so far are in {self.run.path})"
@@ -121,11 +125,12 @@ class Session:
         row["wall_seconds"] = done.wall_seconds
         done.steps += meter.rows
         done.epochs.append(row)
-        self.run.append_rows(STEPS, meter.rows)
-        self.run.append_rows(EPOCHS, [row])
-        checkpoint = Checkpoint(meter.epoch + 1, self.runner.state(), self.runner.optimizer_state(), asdict(done))
-        save_checkpoint(self.run.path, checkpoint)
-        self.live.update(done.points, done.epochs)
+        if self.runner.world.leader:
+            self.run.append_rows(STEPS, meter.rows)
+            self.run.append_rows(EPOCHS, [row])
+            checkpoint = Checkpoint(meter.epoch + 1, self.runner.state(), self.runner.optimizer_state(), asdict(done))
+            save_checkpoint(self.run.path, checkpoint)
+            self.live.update(done.points, done.epochs)
         self.bar.note(epoch_line(row, self.config.epochs), self.say)
 
     @contextmanager
@@ -145,9 +150,10 @@ class Session:
     def finish(self) -> RunResult:
         """Weights, the plot and ``result.json``; the book's closing lines."""
         done = self.done
-        save_weights(self.runner.state(), self.run.file(WEIGHTS))
-        title = f"{self.spec.name}, {self.config.backend} on {self.runner.device_label}"
-        plot.save(plot.draw(done.points, done.epochs, title), self.run.file(PLOT))
+        if self.runner.world.leader:
+            save_weights(self.runner.state(), self.run.file(WEIGHTS))
+            title = f"{self.spec.name}, {self.config.backend} on {self.runner.device_label}"
+            plot.save(plot.draw(done.points, done.epochs, title), self.run.file(PLOT))
         last = done.epochs[-1]
         result = RunResult(
             path=self.run.path,
@@ -159,7 +165,8 @@ class Session:
             device=self.runner.device_label,
             history=done.history,
         )
-        self.run.write_json(RESULT, {k: v for k, v in asdict(result).items() if k not in ("history", "path")})
+        if self.runner.world.leader:
+            self.run.write_json(RESULT, {k: v for k, v in asdict(result).items() if k not in ("history", "path")})
         for line in result.summary_lines():
             self.say(line)
         return result

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 
 from ..backends import get_backend
-from ..backends.base import Runner
-from ..data.fashion_mnist import CHANNELS, CLASS_NAMES
-from ..errors import SpecError
+from ..backends.base import Runner, World
+from ..data.fashion_mnist import CHANNELS, CLASS_NAMES, load_fashion_mnist
+from ..errors import ConfigError, SpecError
 from ..model import ir
 from ..model.spec import VGGSpec
 from .config import TrainConfig
@@ -31,6 +31,25 @@ def check_fits_fashion_mnist(spec: VGGSpec) -> None:
             f"{spec.name} has {spec.num_classes} outputs, but Fashion-MNIST has {len(CLASS_NAMES)} classes: "
             f"pass --classes {len(CLASS_NAMES)} (in a spec file: num_classes = {len(CLASS_NAMES)})"
         )
+
+
+def check_shares(world: World, config: TrainConfig) -> None:
+    """Refuse, before the first step, a batch that some process of a data-parallel world gets no rows of."""
+    if world.size == 1:
+        return
+    data = load_fashion_mnist(config.data_dir)
+    for what, labels, limit in (
+        ("training", data.train_labels, config.train_limit),
+        ("test", data.test_labels, config.test_limit),
+    ):
+        n = len(labels[:limit])
+        smallest = min(config.batch_size, n % config.batch_size or config.batch_size)
+        if smallest < world.size:
+            raise ConfigError(
+                f"{world.size} processes need batches of at least {world.size} examples, but the {what} set's "
+                f"{n} examples in batches of {config.batch_size} leave one of {smallest}: change --batch-size "
+                f"or the --train-limit/--test-limit"
+            )
 
 
 def make_runner(network: ir.Sequential, config: TrainConfig) -> Runner:
@@ -52,6 +71,7 @@ def config_record(spec: VGGSpec, config: TrainConfig, runner: Runner) -> dict[st
         "train": config.record(),
         "device": runner.device_label,
         "fast": runner.fast,
+        "world": {"size": runner.world.size, "engine": runner.world.engine},
         "versions": versions | {"backend": get_backend(config.backend).version()},
         "host": platform.node(),
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),

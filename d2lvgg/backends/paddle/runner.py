@@ -12,6 +12,7 @@ import paddle
 from paddle import nn
 
 from ...model import ir
+from ..base import World
 from .device import resolve_device
 from .network import compile_network
 
@@ -57,6 +58,7 @@ class Runner:
         self.device_label = resolve_device(device)
         paddle.set_device(self.device_label)
         self.fast = {"to_static": to_static}
+        self.world = World()  # one process: data-parallel PaddlePaddle is not wired up
         paddle.seed(seed)  # framework-default init and dropout masks
         self.model = compile_network(network)
         if to_static:
