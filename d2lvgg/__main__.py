@@ -1,5 +1,5 @@
 import sys
 
-from .tools.cli import main
+from d2lvgg.tools.cli import main  # absolute: launchers that take a script (msrun) run this file
 
 sys.exit(main())

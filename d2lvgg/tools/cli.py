@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run folder (default: runs/ARCH-BACKEND-TIME)")
     p.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run (its own options are used)")
+    p.add_argument("--nproc", type=int, help="train data-parallel in N processes, started by the backend's launcher")
     p.set_defaults(func=commands.cmd_train)
 
     p = sub.add_parser("parity", help="check that two backends agree on a spec; exits 1 on a failure")
@@ -134,7 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return args.func(args)
     except RunInterrupted as exc:

@@ -44,10 +44,16 @@ def cmd_spec(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from ..backends.base import World
     from ..training.config import TrainConfig, recipe_spec
-    from ..training.loop import resume, train
+    from ..training.loop import resumable, resume, train
+    from ..training.rundir import RunDir
+    from ..training.setup import check_shares, default_run_dir
 
     if args.resume:
+        if args.nproc is not None:
+            _, _, config, _ = resumable(args.resume)  # refuse a finished or damaged run before launching
+            return _launch(args, config.backend, args.resume)
         resume(args.resume, progress=sys.stderr.isatty())
         return 0
     recipe = _recipe_for(args)
@@ -70,8 +76,22 @@ def cmd_train(args: argparse.Namespace) -> int:
         schedule=args.schedule,
         options=backend_options(args, args.backend),
     )
+    if args.nproc is not None:
+        check_shares(World(size=args.nproc), config)
+        out = RunDir.check_new(args.out or default_run_dir(spec, config.backend), overwrite=args.overwrite)
+        return _launch(args, config.backend, str(out))
     train(spec, config, out=args.out, overwrite=args.overwrite, progress=sys.stderr.isatty())
     return 0
+
+
+def _launch(args: argparse.Namespace, backend: str, out: str) -> int:
+    """``--nproc N``: this command in N processes under the backend's launcher, all writing to ``out``."""
+    from .launch import launch, without_nproc
+
+    train_args = without_nproc(args.argv[1:])
+    if not args.resume and not args.out:
+        train_args += ["--out", out]  # the processes must agree on one folder
+    return launch(backend, args.nproc, train_args, out)
 
 
 def _recipe_for(args: argparse.Namespace) -> str:

@@ -8,6 +8,7 @@ from mindspore import nn
 
 from ...model import ir
 from .device import configure, sigterm_as_interrupt
+from .distributed import gradient_reducer, join_world, sum_over_world
 from .network import Dropout, compile_network
 
 # Neutral (PyTorch) tensor names -> MindSpore's, for batch norm; all others are the same.
@@ -58,19 +59,26 @@ def _dropout_widths(model: nn.SequentialCell) -> list[tuple[Dropout, int]]:
 
 
 class _TrainStep(nn.Cell):
-    """Forward, backward and update as one cell: compiled whole in graph mode, eager in PyNative."""
+    """Forward, backward and update as one cell: compiled whole in graph mode, eager in PyNative.
 
-    def __init__(self, model: nn.Cell, loss: nn.Cell, optimizer: nn.Optimizer) -> None:
+    ``weight`` scales the loss before the gradients (1 in one process; see ``distributed.py``),
+    whose average over a data-parallel world ``reducer`` takes.
+    """
+
+    def __init__(self, model: nn.Cell, loss: nn.Cell, optimizer: nn.Optimizer, reducer: nn.Cell | None) -> None:
         super().__init__()
-        self.model, self.loss, self.optimizer = model, loss, optimizer
+        self.model, self.loss, self.optimizer, self.reducer = model, loss, optimizer, reducer
         self.grad_fn = ms.value_and_grad(self.forward, None, optimizer.parameters, has_aux=True)
 
-    def forward(self, x, y):
+    def forward(self, x, y, weight):
         logits = self.model(x)
-        return self.loss(logits, y), logits
+        loss = self.loss(logits, y)
+        return loss * weight, (loss, logits)
 
-    def construct(self, x, y):
-        (loss, logits), grads = self.grad_fn(x, y)
+    def construct(self, x, y, weight):
+        (_, (loss, logits)), grads = self.grad_fn(x, y, weight)
+        if self.reducer is not None:
+            grads = self.reducer(grads)
         self.optimizer(grads)
         return loss, logits
 
@@ -87,6 +95,7 @@ class Runner:
         self.device_label = f"{target.lower()} ({mode} mode)"
         self.mode = mode
         self.fast = {"graph_mode": mode == "graph"}  # the whole step as one compiled graph
+        self.world = join_world()
         ms.set_seed(seed)
         self.model = compile_network(network)
         self.loss = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean")
@@ -102,8 +111,9 @@ class Runner:
         return None
 
     def fetch(self, values: list[float]) -> list[float]:
-        """Metrics are already Python numbers (each step reads its loss back)."""
-        return [float(v) for v in values]
+        """Metrics are already Python numbers (each step reads its loss back); summed over the world."""
+        values = [float(v) for v in values]
+        return sum_over_world(values) if self.world.size > 1 and values else values
 
     def state(self) -> dict[str, np.ndarray]:
         return state_to_numpy(self.model)
@@ -120,21 +130,23 @@ class Runner:
         self.optimizer.learning_rate.set_data(ms.Tensor(lr, ms.float32))
 
     def _build_step(self) -> None:
-        self._step = _TrainStep(self.model, self.loss, self.optimizer)
+        self._step = _TrainStep(self.model, self.loss, self.optimizer, gradient_reducer(self.optimizer, self.world))
 
     def start_epoch(self, seed: int) -> None:
         """Restart the dropout masks' stream, so an epoch's masks depend on the epoch alone."""
         self._masks = np.random.default_rng(seed)
 
     def _draw_masks(self, batch: int) -> None:
+        """One process's masks for the whole global batch; this process keeps its share's rows."""
+        share = self.world.share(batch)
         for cell, width in self._dropouts:
-            keep = self._masks.random((batch, width)) >= cell.p
+            keep = (self._masks.random((batch, width)) >= cell.p)[share]
             mask = keep.astype(np.float32) / np.float32(1.0 - cell.p)
-            if cell.mask.shape[0] < batch or cell.mask.shape[1] != width:
+            if cell.mask.shape[0] < len(mask) or cell.mask.shape[1] != width:
                 cell.mask.set_data(ms.Tensor(mask))
             else:
                 padded = np.ones(cell.mask.shape, np.float32)
-                padded[:batch] = mask
+                padded[: len(mask)] = mask
                 cell.mask.set_data(ms.Tensor(padded))
 
     def optimizer_state(self) -> dict[str, np.ndarray]:
@@ -147,18 +159,25 @@ class Runner:
         for name, value in arrays.items():
             params[name].set_data(ms.Tensor(np.ascontiguousarray(value)))
 
+    def _share(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """This process's rows of a global batch (all of them in one process)."""
+        share = self.world.share(len(y))
+        return x[share], y[share]
+
     @staticmethod
     def _tensors(x: np.ndarray, y: np.ndarray) -> tuple[ms.Tensor, ms.Tensor]:
         return ms.Tensor(x), ms.Tensor(y.astype(np.int32))
 
     def train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
-        """One SGD step; returns the batch's summed loss and its number of correct predictions."""
+        """One SGD step; returns the share's summed loss and its number of correct predictions."""
         assert self._step is not None, "call set_optimizer first"
         self.model.set_train(True)
         self._draw_masks(len(y))
-        loss, logits = self._step(*self._tensors(x, y))
-        correct = int((logits.asnumpy().argmax(axis=1) == y).sum())
-        return float(loss.asnumpy()) * len(y), correct
+        xs, ys = self._share(x, y)
+        weight = ms.Tensor(len(ys) * self.world.size / len(y), ms.float32)
+        loss, logits = self._step(*self._tensors(xs, ys), weight)
+        correct = int((logits.asnumpy().argmax(axis=1) == ys).sum())
+        return float(loss.asnumpy()) * len(ys), correct
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Logits in evaluation mode."""
@@ -168,6 +187,7 @@ class Runner:
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
         """Summed loss and correct predictions of one batch in evaluation mode."""
         self.model.set_train(False)
+        x, y = self._share(x, y)
         xs, ys = self._tensors(x, y)
         logits = self.model(xs)
         loss = self.loss(logits, ys)

@@ -13,6 +13,8 @@ DEVICE_NAMES = {"cuda": "gpu"}
 # PaddlePaddle's verbose and INFO logging off (its GLOG_v counts up, MindSpore's down).
 ENVIRONMENT = {"GLOG_v": "0", "GLOG_minloglevel": "1"}
 TEXTBOOK: dict = {}  # the Chinese edition's paddle tab builds the spec's default form
+LAUNCHER = ()  # no data-parallel training yet
+LAUNCH_ENVIRONMENT: dict[str, str] = {}
 TEXTBOOK_LOADER = False  # the benchmark re-creates PyTorch's loader only
 # Installed frameworks to load first: MindSpore 2.10's CPU plugin fails to load ("undefined symbol:
 # dnnl_threadpool_interop_stream_create") once PaddlePaddle's oneDNN is in the process.

@@ -11,6 +11,9 @@ EXTRA = "torch"
 DEVICES = "auto, cpu, cuda, cuda:N or mps"
 ENVIRONMENT: dict[str, str] = {}  # nothing to set before PyTorch loads
 TEXTBOOK: dict = {}  # the PyTorch edition's network is the spec's default form
+# Data-parallel: torchrun on this machine ({nproc} processes, gloo over the loopback on a CPU).
+LAUNCHER = ("torchrun", "--standalone", "--nproc-per-node={nproc}", "-m", "d2lvgg")
+LAUNCH_ENVIRONMENT = {"GLOO_SOCKET_IFNAME": "lo"}
 TEXTBOOK_LOADER = True  # the benchmark re-creates this edition's loader (DataLoader workers, Pillow)
 LOAD_FIRST: tuple[str, ...] = ()  # backends whose frameworks must be in the process before this one's
 DEVICE_NAMES: dict[str, str] = {}  # common device names in this backend's spelling

@@ -12,6 +12,7 @@ from torch import nn
 from ...data.pipeline import epoch_order, num_batches, resize_weights
 from ...model import ir
 from .device import device_label, resolve_device
+from .distributed import join_world, local_device, share_dropout, sum_over_world
 from .network import compile_network
 
 
@@ -65,7 +66,8 @@ class Runner:
 
     The fast path (each part can be switched off): the dataset held on the device, channels-last
     memory, metrics kept on the device between reads, and on a GPU bfloat16 autocast and
-    ``torch.compile``. ``fast`` records what is on.
+    ``torch.compile``. ``fast`` records what is on. Started by ``torchrun``, it trains its share of
+    each batch inside ``DistributedDataParallel`` (``distributed.py``).
     """
 
     def __init__(
@@ -80,8 +82,9 @@ class Runner:
         compile: str = "off",
     ) -> None:
         torch.manual_seed(seed)  # framework-default init and dropout masks
-        self.device = resolve_device(device)
+        self.device = local_device(resolve_device(device))
         self.device_label = device_label(self.device)
+        self.world = join_world(self.device)
         self.model = compile_network(network).to(self.device)
         on_gpu = self.device.type == "cuda"
         self.fast = {
@@ -93,7 +96,12 @@ class Runner:
         }
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.forward = torch.compile(self.model) if self.fast["compile"] else self.model
+        self.forward, self.dropouts = self.model, []
+        if self.world.size > 1:
+            self.dropouts = share_dropout(self.model, self.world)
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.forward = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        self.forward = torch.compile(self.forward) if self.fast["compile"] else self.forward
         self.loss = nn.CrossEntropyLoss()
         self.optimizer: torch.optim.Optimizer | None = None
         if on_gpu:
@@ -143,6 +151,10 @@ class Runner:
                 self.optimizer.state[params[int(name.split(".")[1])]]["momentum_buffer"] = buffer
 
     def _tensors(self, x: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """A batch on the device; in a world of several, this process's share of it."""
+        if self.world.size > 1:
+            share = self.world.share(len(y))
+            x, y = x[share], y[share]
         if isinstance(x, np.ndarray):
             x, y = self.layout(torch.from_numpy(x).to(self.device)), torch.from_numpy(y).to(self.device)
         return x, y
@@ -156,16 +168,23 @@ class Runner:
         self.model.train()
         xs, ys = self._tensors(x, y)
         self.optimizer.zero_grad(set_to_none=True)
+        for layer in self.dropouts:
+            layer.batch = len(y)
         with self._autocast():
             logits = self.forward(xs)
             loss = self.loss(logits.float(), ys)
-        loss.backward()
+        # DDP averages the processes' gradients; weighing each share's mean by its size makes that
+        # the global batch's mean gradient (in one process the weight is exactly 1).
+        (loss * (len(ys) * self.world.size / len(y))).backward()
         self.optimizer.step()
         loss_sum, correct = loss.detach() * len(ys), (logits.argmax(dim=1) == ys).sum()
         return (loss_sum, correct) if self.fast["lazy_metrics"] else (float(loss_sum), int(correct))
 
     def fetch(self, values: list[Any]) -> list[float]:
-        """Metrics as Python numbers, with one host sync for the lot."""
+        """Metrics as Python numbers, with one host sync for the lot, summed over the world."""
+        if self.world.size > 1:
+            totals = torch.stack([torch.as_tensor(v, device=self.device).double() for v in values])
+            return sum_over_world(totals).cpu().tolist()
         if values and isinstance(values[0], torch.Tensor):
             return torch.stack(values).float().cpu().tolist()
         return [float(v) for v in values]
