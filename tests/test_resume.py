@@ -33,10 +33,18 @@ def config(backend: str) -> TrainConfig:
     )
 
 
+def _deliver_sigint() -> None:
+    """In the child, before Python starts: SIGINT acts as a terminal's Ctrl-C, even where this test's
+    parent ignores it (a job started in the background), which the child would otherwise inherit."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _signal_after_first_epoch(argv: list[str], out, signum: int) -> tuple[int, str]:
     """Start ``d2lvgg train`` in a child process, send ``signum`` once epoch 1 is saved; exit code and stderr."""
     command = [sys.executable, "-m", "d2lvgg", "train", *argv, "--out", str(out)]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # env: inherited
+    proc = subprocess.Popen(  # env: inherited
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_deliver_sigint
+    )
     deadline = time.monotonic() + 600
     while not (out / "checkpoint.npz").exists():
         assert proc.poll() is None, proc.stderr.read().decode()
