@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 
 import numpy as np
 import pytest
@@ -38,14 +37,11 @@ def _ascend_available() -> bool:
 
 def pytest_configure(config: pytest.Config) -> None:
     """Load the frameworks that need an environment (GLOG_v) or a load order through their backends,
-    before any test module imports one directly. The others load later, in the environment these set,
-    as their tests' child processes do."""
-    threads = os.environ.get("OMP_NUM_THREADS")
+    before any test module imports one directly. The others load later, in the environment these set
+    (PaddlePaddle sets OMP_NUM_THREADS=1), as the tests' child processes do."""
     for name in available():
         if declaration(name).ENVIRONMENT or declaration(name).LOAD_FIRST:
             get_backend(name)
-    if threads is None:  # PaddlePaddle sets 1 when it loads; the tests' child processes must not inherit that
-        os.environ.pop("OMP_NUM_THREADS", None)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
