@@ -78,28 +78,28 @@ def package(session: nox.Session) -> None:
 @discarding_session(name="tests-torch", python=FRAMEWORK_PYTHON)
 def tests_torch(session: nox.Session) -> None:
     """The PyTorch backend's tests, real Fashion-MNIST training included (CPU build pinned)."""
-    session.install("-e", ".[dev,torch]", *CONSTRAINTS)
+    session.install("-e", ".[dev,torch,onnx]", *CONSTRAINTS)
     session.run("pytest", "-m", "torch", *session.posargs)
 
 
 @discarding_session(name="tests-mindspore", python=FRAMEWORK_PYTHON)
 def tests_mindspore(session: nox.Session) -> None:
-    """The MindSpore backend's tests, graph and PyNative modes and real training included (CPU)."""
-    session.install("-e", ".[dev,mindspore]", *CONSTRAINTS)
+    """The MindSpore backend's tests, graph and PyNative modes and real training included (CPU); MindCV's VGG."""
+    session.install("-e", ".[dev,mindspore,onnx]", "mindcv", *CONSTRAINTS)
     session.run("pytest", "-m", "mindspore", *session.posargs)
 
 
 @discarding_session(name="tests-paddle", python=FRAMEWORK_PYTHON)
 def tests_paddle(session: nox.Session) -> None:
     """The PaddlePaddle backend's tests, real Fashion-MNIST training included (CPU wheel)."""
-    session.install("-e", ".[dev,paddle]", *CONSTRAINTS)
+    session.install("-e", ".[dev,paddle,onnx]", "paddle2onnx", *CONSTRAINTS)
     session.run("pytest", "-m", "paddle", *session.posargs)
 
 
 @discarding_session(python=FRAMEWORK_PYTHON)
 def parity(session: nox.Session) -> None:
     """Every backend installed side by side, every pair: shapes, parameters, logits, one step, training."""
-    session.install("-e", ".[dev,torch,mindspore,paddle]", *CONSTRAINTS)
+    session.install("-e", ".[dev,torch,mindspore,paddle,onnx]", "paddle2onnx", *CONSTRAINTS)
     session.run("pytest", "-m", "parity", *session.posargs)
 
 

@@ -54,6 +54,7 @@ def test_every_backend_declares_itself_without_its_framework():
         assert isinstance(info.ENVIRONMENT, dict) and isinstance(info.TEXTBOOK, dict)
         assert set(info.LOAD_FIRST) <= set(REGISTRY) - {name}
         assert isinstance(info.LAUNCHER, tuple) and isinstance(info.LAUNCH_ENVIRONMENT, dict)
+        assert all(suffix.startswith(".") for suffix in info.CHECKPOINT_SUFFIXES)
         assert all(isinstance(option, Option) and option.flag.startswith("--") for option in info.OPTIONS)
         assert all(option.check(option.default, name) == option.default for option in info.OPTIONS)
     assert set(available()) <= set(REGISTRY)

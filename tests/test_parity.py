@@ -14,6 +14,7 @@ from d2lvgg.tools.cli import main
 from d2lvgg.tools.parity import (
     check_backward,
     check_forward,
+    check_onnx,
     check_parameters,
     check_shapes,
     installed_pairs,
@@ -62,6 +63,13 @@ def test_one_sgd_step_gives_the_same_weights(name, pair):
 
 
 @torch_and_mindspore
+@pytest.mark.parametrize("pair", PAIRS)
+def test_each_backends_onnx_export_runs_in_onnx_runtime_to_its_own_logits(pair):
+    check = check_onnx(TINY, backends=pair)
+    assert check.passed, check.measured
+    assert all(found["dynamic_batch"] for found in check.details["backends"].values())
+
+
 def test_the_textbook_mindspore_network_shows_up_as_a_parameter_difference():
     spec = preset("d2l_vgg11")
     check = check_parameters(spec, spec.with_options(conv_bias=False), backends=("torch", "mindspore"))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -188,6 +189,18 @@ class Backend(Protocol):
 
     def state_to_numpy(self, model: Any) -> Arrays:
         """A compiled network's tensors under the neutral names."""
+        ...
+
+    def load_numpy_state(self, model: Any, arrays: Arrays) -> None:
+        """Copy neutral-named arrays into a compiled network."""
+        ...
+
+    def read_checkpoint(self, path: Path) -> Arrays:
+        """A file in this framework's own format (``CHECKPOINT_SUFFIXES``), read without running code."""
+        ...
+
+    def export_onnx(self, model: Any, path: Path, input_shape: tuple[int, ...]) -> bool:
+        """Write a compiled network as ONNX; True when its batch dimension is left free."""
         ...
 
     def disable_reduced_precision(self) -> None:

@@ -10,7 +10,7 @@ from ..backends import DEFAULT as DEFAULT_BACKEND
 from ..backends import REGISTRY, declaration
 from ..errors import D2LVGGError, RunInterrupted
 from ..training.config import AUTO_RECIPE, DEFAULT_ARCH, RECIPES
-from . import commands
+from . import commands, interop
 from .arguments import BACKEND_HELP, DEVICE_HELP, add_arch_options, add_backend_options, backend_pair
 
 
@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-limit", type=int, help="score on the first N test images only")
     p.add_argument("--out", help="run folder (default: runs/ARCH-BACKEND-TIME)")
     p.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
+    p.add_argument("--weights", metavar="W.npz", help="start from these weights (d2lvgg weights import makes them)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run (its own options are used)")
     p.add_argument("--nproc", type=int, help="train data-parallel in N processes, started by the backend's launcher")
     p.set_defaults(func=commands.cmd_train)
@@ -81,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="build the second backend's side as its edition of the book does (MindSpore's: no conv bias)",
     )
     p.add_argument("--train", action="store_true", help="also train both on Fashion-MNIST and compare accuracy")
+    p.add_argument("--onnx", action="store_true", help="also run each backend's ONNX export in ONNX Runtime")
     p.add_argument("--epochs", type=int, default=5, help="--train: epochs (default: 5)")
     p.add_argument("--lr", type=float, default=0.05, help="--train: learning rate (default: 0.05)")
     p.add_argument("--batch-size", type=int, default=64, help="--train: batch size (default: 64)")
@@ -131,7 +133,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="default: the device the run asked for")
     p.add_argument("--data-dir", help="folder holding the four Fashion-MNIST files")
     p.set_defaults(func=commands.cmd_evaluate)
+    _add_interop(sub)
     return parser
+
+
+def _add_interop(sub: argparse._SubParsersAction) -> None:
+    """``weights import``, ``weights export`` and ``export``: weights to and from other libraries."""
+    from ..interop.files import readable_suffixes
+    from ..interop.layouts import SOURCES
+
+    weights = sub.add_parser("weights", help="import torchvision, timm or MindCV weights; export for torchvision")
+    verbs = weights.add_subparsers(dest="verb", required=True, metavar="VERB")
+    p = verbs.add_parser("import", help="a library's VGG weights under d2lvgg's names, checked tensor by tensor")
+    p.add_argument("file", metavar="FILE", help=f"the weights file ({', '.join(readable_suffixes())})")
+    p.add_argument("--from", dest="source", required=True, choices=tuple(SOURCES), help="the library that saved it")
+    p.add_argument("--arch", required=True, metavar="NAME", help="its variant: vgg11 ... vgg19_bn")
+    p.add_argument("--out", metavar="W.npz", help="default: ARCH-SOURCE.npz")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.set_defaults(func=interop.cmd_weights_import)
+
+    p = verbs.add_parser("export", help="a run's or weights file's tensors named for torchvision or timm (safetensors)")
+    p.add_argument("source", metavar="RUN_OR_WEIGHTS")
+    p.add_argument("--to", required=True, choices=("torchvision", "timm"))
+    p.add_argument("--arch", metavar="NAME_OR_SPEC_FILE", help="for a weights file that does not record its spec")
+    p.add_argument("--out", metavar="F.safetensors", help="default: ARCH-TO.safetensors")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.set_defaults(func=interop.cmd_weights_export)
+
+    p = sub.add_parser("export", help="write a run's or weights file's network as ONNX, with a backend's exporter")
+    p.add_argument("source", metavar="RUN_OR_WEIGHTS")
+    p.add_argument("--format", choices=("onnx",), default="onnx")
+    p.add_argument("--backend", default=DEFAULT_BACKEND, choices=tuple(REGISTRY), help="whose exporter writes it")
+    p.add_argument("--arch", metavar="NAME_OR_SPEC_FILE", help="for a weights file that does not record its spec")
+    p.add_argument("--out", metavar="F.onnx", help="default: ARCH-BACKEND.onnx")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.set_defaults(func=interop.cmd_export)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

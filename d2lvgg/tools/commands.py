@@ -74,6 +74,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         momentum=args.momentum,
         weight_decay=args.weight_decay,
         schedule=args.schedule,
+        weights=args.weights,
         options=backend_options(args, args.backend),
     )
     if args.nproc is not None:
@@ -139,7 +140,9 @@ def cmd_parity(args: argparse.Namespace) -> int:
     reports, trained = [], {}  # trained: each backend trains once, whichever pairs it is in
     for pair in pairs:
         out = root if len(pairs) == 1 else root / "-vs-".join(pair)
-        report = run_parity(spec, backends=pair, textbook=args.textbook, train_config=config, out=out, trained=trained)
+        report = run_parity(
+            spec, backends=pair, textbook=args.textbook, train_config=config, out=out, trained=trained, onnx=args.onnx
+        )
         if len(pairs) == 1:
             title = f"parity: {report.arch} at {report.input_size} px, {' vs '.join(report.backends)}"
             render.print_rows(title, ["check", "result", "measured", "tolerance"], report.rows())

@@ -155,6 +155,29 @@ def check_forward(spec: VGGSpec, *, batch: int = 4, seed: int = 0, backends: tup
     )
 
 
+def check_onnx(spec: VGGSpec, *, batch: int = 4, seed: int = 0, backends: tuple[str, str] | None = None) -> Check:
+    """Each backend's ONNX export run in ONNX Runtime, against that backend's own logits."""
+    from ..interop.onnx import onnx_difference
+
+    weights = initial_weights(ir.lower(spec), "xavier", seed)
+    x, _ = _sample(spec, batch, seed)
+    backends = backends or default_pair()
+    found = {}
+    for name, runner in zip(backends, _runners(spec, backends, seed), strict=True):
+        runner.load_state(weights)
+        found[name] = onnx_difference(spec, weights, name, x, runner.predict(x))
+    worst = max(d["max_rel"] for d in found.values())
+    batches = {name: "any batch" if d["dynamic_batch"] else f"batch {d['batch']} only" for name, d in found.items()}
+    measured = ", ".join(f"{name} {d['max_rel']:.2e} ({batches[name]})" for name, d in found.items())
+    return Check(
+        "onnx",
+        worst <= FORWARD_RTOL,
+        measured,
+        f"ONNX Runtime / backend logits <= {FORWARD_RTOL:g}",
+        {"max_rel": worst, "backends": found},
+    )
+
+
 def check_backward(
     spec: VGGSpec, *, lr: float = 0.05, batch: int = 8, seed: int = 0, backends: tuple[str, str] | None = None
 ) -> Check:
@@ -263,11 +286,13 @@ def run_parity(
     out: Path | None = None,
     seed: int = 0,
     trained: dict | None = None,
+    onnx: bool = False,
 ) -> ParityReport:
     """Shapes, parameters, forward and backward; with ``train_config`` (and ``out``) training too.
 
     ``textbook`` builds the second backend's side as that framework's edition of the book writes
-    it (MindSpore's: no conv bias), so the parameter check shows the difference.
+    it (MindSpore's: no conv bias), so the parameter check shows the difference. ``onnx`` also runs
+    each backend's ONNX export in ONNX Runtime.
     """
     backends = backends or default_pair()
     other = spec.with_options(**declaration(backends[1]).TEXTBOOK) if textbook else None
@@ -277,6 +302,8 @@ def run_parity(
         check_forward(spec, seed=seed, backends=backends),
         check_backward(spec, seed=seed, backends=backends),
     ]
+    if onnx:
+        checks.append(check_onnx(spec, seed=seed, backends=backends))
     if train_config is not None:
         folder = out or Path("runs") / f"parity-{spec.name}"
         checks.append(check_training(spec, train_config, folder, backends, trained))

@@ -70,6 +70,7 @@ class TrainConfig:
     momentum: float = 0.0
     weight_decay: float = 0.0
     schedule: str = "constant"  # or "cosine": lr * (1 + cos(pi * epoch / epochs)) / 2, set each epoch
+    weights: str | None = None  # start from these weights (fine-tuning) instead of a fresh draw
     options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

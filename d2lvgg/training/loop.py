@@ -18,6 +18,7 @@ from ..model.initializers import initial_weights
 from ..model.spec import VGGSpec
 from .checkpoint import Checkpoint, epoch_seed, load_checkpoint
 from .config import TrainConfig, learning_rate
+from .finetune import starting_weights
 from .meter import Meter, train_steps
 from .report import RunResult
 from .rundir import CHECKPOINT, CONFIG, EPOCHS, STEPS, WEIGHTS, RunDir
@@ -52,13 +53,19 @@ def train(
     check_shares(runner.world, config)
     if config.init != "framework":
         runner.load_state(initial_weights(network, config.init, config.seed))
+    adapted = []
+    if config.weights:  # fine-tuning: the layers that do not fit keep the draw above
+        start, adapted = starting_weights(config.weights, network, runner.state())
+        runner.load_state(start)
     runner.set_optimizer(config.lr, config.momentum, config.weight_decay)
     run = RunDir(out)  # in a data-parallel world, only the leader writes the run folder
     if runner.world.leader:
         run = RunDir.create(out, overwrite=overwrite)
-        run.write_json(CONFIG, config_record(spec, config, runner))
+        run.write_json(CONFIG, config_record(spec, config, runner) | {"adapted": adapted})
     session = Session(spec, config, run, runner, Progress())
     session.show(progress=progress, echo=echo)
+    for note in adapted:
+        session.say(f"  from {config.weights}: {note}")
     return fit(session)
 
 

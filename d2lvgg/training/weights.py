@@ -1,9 +1,15 @@
-"""Weights on disk: one pickle-free ``.npz`` of float32 arrays named by the layer IR."""
+"""Weights on disk: one pickle-free ``.npz`` of float32 arrays named by the layer IR.
+
+A file may also carry where its weights came from (``METADATA``: JSON text, not a tensor), as
+``d2lvgg weights import`` writes it: the spec they fit and the library they were read from.
+"""
 
 from __future__ import annotations
 
+import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -11,13 +17,18 @@ from ..atomic import atomic_write
 from ..errors import RunError
 from ..model import ir
 
+METADATA = "__d2lvgg__"
 
-def save_weights(arrays: dict[str, np.ndarray], path: str | Path) -> Path:
+
+def save_weights(arrays: dict[str, np.ndarray], path: str | Path, metadata: dict[str, Any] | None = None) -> Path:
     """Write atomically: a crash leaves the old file or the new one, never half of one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    contents = {name: np.ascontiguousarray(a) for name, a in arrays.items()}
+    if metadata is not None:
+        contents[METADATA] = np.array(json.dumps(metadata))
     with atomic_write(path, "wb") as handle:
-        np.savez(handle, **{name: np.ascontiguousarray(a) for name, a in arrays.items()})
+        np.savez(handle, **contents)
     return path
 
 
@@ -26,11 +37,17 @@ def load_weights(path: str | Path) -> dict[str, np.ndarray]:
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as data:
-            return {name: data[name] for name in data.files}
+            return {name: data[name] for name in data.files if name != METADATA}
     except FileNotFoundError:
         raise RunError(f"no weights file at {path}") from None
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise RunError(f"{path} is not a readable weights file ({exc}); re-train or restore it") from None
+
+
+def weights_metadata(path: str | Path) -> dict[str, Any]:
+    """What ``save_weights`` recorded beside the arrays; empty for a run's own weights."""
+    with np.load(path, allow_pickle=False) as data:
+        return json.loads(str(data[METADATA])) if METADATA in data.files else {}
 
 
 def check_compatible(arrays: dict[str, np.ndarray], network: ir.Sequential, source: str = "weights") -> None:

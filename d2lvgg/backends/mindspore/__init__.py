@@ -12,6 +12,7 @@ TITLE = "MindSpore"  # the name people know it by
 FRAMEWORK = "mindspore"
 EXTRA = "mindspore"
 DEVICES = "auto, cpu, gpu or ascend"
+CHECKPOINT_SUFFIXES: tuple[str, ...] = (".ckpt",)  # MindSpore's checkpoints (MindCV's among them)
 DEVICE_NAMES = {"cuda": "gpu"}
 TEXTBOOK = {"conv_bias": False}  # the MindSpore edition leaves nn.Conv2d's has_bias at its default, False
 TEXTBOOK_LOADER = False  # its edition loads through mindspore.dataset, which the benchmark does not re-create

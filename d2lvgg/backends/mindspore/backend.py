@@ -14,6 +14,7 @@ from mindspore import nn
 
 from ...model import ir
 from .device import MODES, has_accelerator, resolve_device
+from .interop import export_onnx, read_checkpoint
 from .network import compile_network, vgg, vgg_block
 from .runner import Runner, load_numpy_state, state_to_numpy
 
@@ -22,11 +23,13 @@ __all__ = [
     "Runner",
     "compile_network",
     "disable_reduced_precision",
+    "export_onnx",
     "has_accelerator",
     "load_numpy_state",
     "make_runner",
     "output_shapes",
     "param_count",
+    "read_checkpoint",
     "peak_memory_mb",
     "resolve_device",
     "state_to_numpy",

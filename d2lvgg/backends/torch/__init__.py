@@ -16,6 +16,7 @@ LAUNCHER = ("torchrun", "--standalone", "--nproc-per-node={nproc}", "-m", "d2lvg
 LAUNCH_ENVIRONMENT = {"GLOO_SOCKET_IFNAME": "lo"}
 TEXTBOOK_LOADER = True  # the benchmark re-creates this edition's loader (DataLoader workers, Pillow)
 LOAD_FIRST: tuple[str, ...] = ()  # backends whose frameworks must be in the process before this one's
+CHECKPOINT_SUFFIXES: tuple[str, ...] = (".pt", ".pth", ".bin")  # torch.save's state_dicts
 DEVICE_NAMES: dict[str, str] = {}  # common device names in this backend's spelling
 # The fast path: the dataset on the device, channels-last memory, and on a GPU bfloat16 autocast
 # and torch.compile ("auto": on where they pay). --plain switches all of it off.

@@ -1,0 +1,30 @@
+"""PaddlePaddle's files: no checkpoint format d2lvgg reads, and ONNX export through paddle2onnx."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import paddle
+from paddle import nn
+
+from ...errors import BackendError, RunError
+
+
+def read_checkpoint(path: Path) -> dict[str, np.ndarray]:
+    """Refused: ``.pdparams`` files are pickles, which could run code when opened."""
+    raise RunError(
+        f"{path}: PaddlePaddle's .pdparams files are pickles, which d2lvgg does not open (they could run code); "
+        "write the weights as safetensors or .npz instead"
+    )
+
+
+def export_onnx(model: nn.Layer, path: Path, input_shape: tuple[int, ...]) -> bool:
+    """Write ``model`` as ONNX with ``paddle.onnx.export``; the batch dimension stays free (returns True)."""
+    if importlib.util.find_spec("paddle2onnx") is None:  # paddle.onnx.export needs it, and says so less clearly
+        raise BackendError("ONNX export from PaddlePaddle needs paddle2onnx: pip install paddle2onnx")
+    model.eval()
+    spec = paddle.static.InputSpec([None, *input_shape[1:]], "float32", "images")
+    paddle.onnx.export(model, str(path.with_suffix("")), input_spec=[spec])
+    return True

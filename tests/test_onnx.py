@@ -1,0 +1,52 @@
+"""ONNX export through each backend's own exporter, run again in ONNX Runtime."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from d2lvgg import preset
+from d2lvgg.backends import REGISTRY, get_backend, plain_options
+from d2lvgg.interop.onnx import EXPORT_BATCH, export_onnx, run_onnx
+from d2lvgg.model import ir
+from d2lvgg.model.initializers import initial_weights
+from d2lvgg.tools.cli import main
+from d2lvgg.training.weights import save_weights
+
+BACKENDS = [pytest.param(name, marks=getattr(pytest.mark, name)) for name in REGISTRY]
+SPEC = preset("d2l_vgg11_lab").with_options(head=(64, 64))  # batch norm and dropout: both must export as inference
+
+
+def _native(backend: str, arrays: dict, images: np.ndarray) -> np.ndarray:
+    runner = get_backend(backend).make_runner(ir.lower(SPEC), device="cpu", seed=0, options=plain_options(backend))
+    runner.load_state(arrays)
+    return runner.predict(images)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_exported_file_gives_the_backends_logits_in_onnx_runtime_for_any_batch(tmp_path, backend):
+    arrays = initial_weights(ir.lower(SPEC), "kaiming", 3)
+    arrays["0.1.running_var"] = np.linspace(0.5, 2.0, 8, dtype=np.float32)  # statistics that matter at inference
+    images = np.random.default_rng(0).random((5, 1, 32, 32), dtype=np.float32)
+    dynamic = export_onnx(SPEC, arrays, backend, tmp_path / "vgg.onnx")
+    assert dynamic, f"{backend}'s export fixed the batch at {EXPORT_BATCH}"
+    got, want = run_onnx(tmp_path / "vgg.onnx", images), _native(backend, arrays, images)
+    assert got.shape == (5, 10)
+    assert np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_export_command_writes_onnx_from_a_weights_file_and_keeps_existing_files(tmp_path, capsys, backend):
+    weights = save_weights(initial_weights(ir.lower(SPEC), "xavier", 0), tmp_path / "w.npz", {"spec": SPEC.to_dict()})
+    out = tmp_path / "vgg.onnx"
+    assert main(["export", str(weights), "--backend", backend, "--out", str(out)]) == 0
+    assert "input 'images' of 1x32x32, any batch size" in capsys.readouterr().out
+    before = out.read_bytes()
+    assert main(["export", str(weights), "--backend", backend, "--out", str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err and out.read_bytes() == before
+
+
+def test_a_weights_file_without_its_spec_needs_arch(tmp_path, capsys):
+    weights = save_weights(initial_weights(ir.lower(SPEC), "xavier", 0), tmp_path / "w.npz")
+    assert main(["export", str(weights), "--out", str(tmp_path / "x.onnx")]) == 2
+    assert "does not record its architecture" in capsys.readouterr().err
