@@ -12,8 +12,8 @@ from d2lvgg.backends import REGISTRY, declaration
 PACKAGE = Path(__file__).resolve().parents[1] / "d2lvgg"
 FRAMEWORKS = {declaration(name).FRAMEWORK for name in REGISTRY} | {"jax", "tensorflow"}
 NAMES = set(REGISTRY) | FRAMEWORKS
-# Each layer may import the layers before it, never one after it (errors and atomic are shared leaves).
-LAYERS = ["model", "data", "backends", "training", "tools"]
+# Each layer may import the layers before it, never one after it (errors, atomic and optional are shared leaves).
+LAYERS = ["model", "data", "backends", "training", "interop", "tools"]
 
 
 def _modules() -> list[tuple[str, ast.Module]]:
