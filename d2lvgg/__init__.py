@@ -3,7 +3,8 @@
 Importing the package loads no deep-learning framework; backends are imported on demand.
 The layers, each importing only those before it: ``model`` (spec, presets, layer IR, analysis),
 ``data`` (Fashion-MNIST), ``backends`` (one sub-package per framework behind one contract),
-``training`` (config, loop, run folder) and ``tools`` (CLI, parity, sweeps, bench, drawings).
+``training`` (config, loop, run folder), ``interop`` (other libraries' weights, ONNX) and ``tools``
+(CLI, parity, sweeps, bench, drawings).
 """
 
 from .backends import build

@@ -22,7 +22,7 @@ POOLED = 7  # the feature map the libraries' dense heads were built for, 512x7x7
 
 
 def adaptive_pool_matrix(size: int, out: int = POOLED) -> np.ndarray:
-    """(out*out, size*size): PyTorch's adaptive average pool from a size x size map, as a matrix."""
+    """PyTorch's adaptive average pool from a size x size map to out x out, as a matrix (out², size²)."""
     rows = np.zeros((out, size))
     for i in range(out):
         start, stop = (i * size) // out, -(-((i + 1) * size) // out)
