@@ -32,7 +32,26 @@ autodoc_typehints = "description"
 autodoc_default_options = {"members": True, "show-inheritance": False}
 
 exclude_patterns = ["_build", "_generated", "runs", "results/**/*.md", "**/.ipynb_checkpoints"]
+
+# Two languages from the same sources: English, and Simplified Chinese from docs/locale/zh_CN (gettext
+# catalogues kept with sphinx-intl; `sphinx-build -D language=zh_CN` builds the Chinese site).
+language = "en"
+locale_dirs = ["locale/"]
+gettext_compact = False  # one catalogue per page
+gettext_uuid = False
+
+templates_path = ["_templates"]
 html_theme = "furo"
+html_sidebars = {
+    "**": [
+        "sidebar/brand.html",
+        "sidebar/language.html",  # the switch to the same page in the other language
+        "sidebar/search.html",
+        "sidebar/scroll-start.html",
+        "sidebar/navigation.html",
+        "sidebar/scroll-end.html",
+    ]
+}
 html_title = "d2lvgg: VGG from Dive into Deep Learning, in PyTorch, MindSpore and PaddlePaddle"
 
 
