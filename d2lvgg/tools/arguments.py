@@ -7,6 +7,7 @@ import argparse
 from ..backends import DEFAULT as DEFAULT_BACKEND
 from ..backends import REGISTRY, all_options, declaration
 from ..backends import options as declared_options
+from ..language import LANGUAGES
 
 BACKEND_HELP = f"{' or '.join(REGISTRY)} (default: {DEFAULT_BACKEND})"
 DEVICE_HELP = "; ".join(f"{name}: {declaration(name).DEVICES}" for name in REGISTRY)
@@ -30,6 +31,13 @@ def add_arch_options(parser: argparse.ArgumentParser, *, input_size: bool = True
         "--ratio", type=int, help="divide every block's channels by R, as the textbook's small_conv_arch"
     )
     parser.add_argument("--head", type=_head, help="dense head widths, comma-separated (e.g. 256,256)")
+
+
+def add_language_option(parser: argparse.ArgumentParser) -> None:
+    """``--lang``: the language of the figures a command draws."""
+    parser.add_argument(
+        "--lang", choices=LANGUAGES, help="labels of the figures: en (default) or zh, which needs a CJK font"
+    )
 
 
 def arch_overrides(args: argparse.Namespace) -> dict:

@@ -6,12 +6,20 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from .. import language
 from ..backends import DEFAULT as DEFAULT_BACKEND
 from ..backends import REGISTRY, declaration
 from ..errors import D2LVGGError, RunInterrupted
 from ..training.config import AUTO_RECIPE, DEFAULT_ARCH, RECIPES
 from . import commands, interop
-from .arguments import BACKEND_HELP, DEVICE_HELP, add_arch_options, add_backend_options, backend_pair
+from .arguments import (
+    BACKEND_HELP,
+    DEVICE_HELP,
+    add_arch_options,
+    add_backend_options,
+    add_language_option,
+    backend_pair,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", metavar="W.npz", help="start from these weights (d2lvgg weights import makes them)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run (its own options are used)")
     p.add_argument("--nproc", type=int, help="train data-parallel in N processes, started by the backend's launcher")
+    add_language_option(p)
     p.set_defaults(func=commands.cmd_train)
 
     p = sub.add_parser("parity", help="check that two backends agree on a spec; exits 1 on a failure")
@@ -88,11 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64, help="--train: batch size (default: 64)")
     p.add_argument("--data-dir", help="folder holding the four Fashion-MNIST files")
     p.add_argument("--out", help="folder for parity.json, parity.md and training runs")
+    add_language_option(p)
     p.set_defaults(func=commands.cmd_parity)
 
     p = sub.add_parser("compare", help="finished runs side by side: a table, an overlaid plot, markdown")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--out", help="folder for compare.md, compare.png and compare.svg (default: runs/compare-TIME)")
+    add_language_option(p)
     p.set_defaults(func=commands.cmd_compare)
 
     p = sub.add_parser("sweep", help="train every cell of a comparison grid (TOML), then compare them all")
@@ -101,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="print what each cell would do, and do nothing")
     p.add_argument("--out", help="folder for the cells and the comparison (default: runs/sweep-NAME)")
     p.add_argument("--data-dir", help="folder holding the four Fashion-MNIST files")
+    add_language_option(p)
     p.set_defaults(func=commands.cmd_sweep)
 
     p = sub.add_parser("bench", help="training throughput of d2lvgg's loop against the textbook's, same machine")
@@ -125,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_arch_options(p)
     p.add_argument("--out", help="file stem to write STEM.png and STEM.svg (default: NAME-blocks)")
     p.add_argument("--overwrite", action="store_true", help="replace drawings that already exist")
+    add_language_option(p)
     p.set_defaults(func=commands.cmd_draw)
 
     p = sub.add_parser("evaluate", help="re-score a run's saved weights on the test set")
@@ -175,6 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = argv
     try:
+        if getattr(args, "lang", None):
+            language.use(args.lang)
         return args.func(args)
     except RunInterrupted as exc:
         print(f"d2lvgg {args.command}: {exc}", file=sys.stderr)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RunError
+from ..language import word
 from ..model.analysis import summarize
 from ..training.checkpoint import load_checkpoint
 from ..training.rundir import EPOCHS, RESULT, RunDir
@@ -106,6 +107,6 @@ def compare_runs(paths: list[str | Path], out: Path) -> tuple[list[RunSummary], 
     out.mkdir(parents=True, exist_ok=True)
     table = markdown_table(HEADERS, [r.cells() for r in runs])
     (out / "compare.md").write_text(f"### Comparison of {len(runs)} runs\n\n{table}\n")
-    fig = plot.overlay({r.label: r.history for r in runs}, "comparison")
+    fig = plot.overlay({r.label: r.history for r in runs}, word("comparison"))
     written = [out / "compare.md", *plot.save(fig, out / "compare")]
     return runs, written

@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ..language import word
 from ..model.analysis import LayerInfo, summarize
 from ..model.spec import Block, VGGSpec
 
@@ -25,13 +26,13 @@ def _block_lines(block: Block, spec: VGGSpec) -> list[str]:
             k, first = run[0].kernel_size, run[0]
             stride = f"/{first.stride}" if first.stride != 1 else ""
             count = f"{len(run)} x " if len(run) > 1 else ""
-            lines.append(f"{count}conv {k}x{k}{stride}, {first.out_channels}")
+            lines.append(f"{count}{word('conv')} {k}x{k}{stride}, {first.out_channels}")
             run = []
         if conv is not None:
             run.append(conv)
     if spec.batch_norm:
-        lines.append("+ batch norm")
-    lines.append(f"max pool {block.pool_size}/{block.pool_stride}")
+        lines.append(f"+ {word('batch norm')}")
+    lines.append(f"{word('max pool')} {block.pool_size}/{block.pool_stride}")
     return lines
 
 
@@ -70,18 +71,20 @@ def draw_network(spec: VGGSpec) -> Any:
         ax.text(x, -0.62, below, ha="center", va="top", fontsize=7, family="monospace")
 
     side = spec.input_size
-    box(0, 1.0, 0.25, INPUT_COLOUR, "input", f"{spec.in_channels} x {side} x {side}")
+    box(0, 1.0, 0.25, INPUT_COLOUR, word("input"), f"{spec.in_channels} x {side} x {side}")
     for i, (info, block) in enumerate(zip(blocks, spec.blocks, strict=True), 1):
         height = 0.15 + 0.85 * info.output_shape[2] / side
         width = 0.2 + 0.5 * math.log2(1 + info.output_shape[1]) / math.log2(1 + max_channels)
-        box(i, height, width, BLOCK_COLOUR, f"block {i}\n" + "\n".join(_block_lines(block, spec)), _shape(info))
+        title = f"{word('block')} {i}"
+        box(i, height, width, BLOCK_COLOUR, "\n".join([title, *_block_lines(block, spec)]), _shape(info))
     widest = max(info.output_shape[1] for info in linears)
     flat = len(blocks) + 1
     flat_width = summary.layers[[info.type for info in summary.layers].index("Flatten")].output_shape[1]
-    box(flat, 1.0, 0.08, INPUT_COLOUR, "flatten", f"{flat_width:,}")
+    box(flat, 1.0, 0.08, INPUT_COLOUR, word("flatten"), f"{flat_width:,}")
     for j, info in enumerate(linears, flat + 1):
         last = j == flat + len(linears)
-        label = "output" if last else f"dense\n+ ReLU{', dropout ' + str(spec.dropout) if spec.dropout else ''}"
+        dropout = f", {word('dropout')} {spec.dropout}" if spec.dropout else ""
+        label = word("output") if last else f"{word('dense')}\n+ ReLU{dropout}"
         height = 0.2 + 0.8 * math.log2(1 + info.output_shape[1]) / math.log2(1 + widest)
         box(j, height, 0.12, DENSE_COLOUR, label, f"{info.output_shape[1]:,}")
     for x in range(columns - 1):
@@ -90,8 +93,8 @@ def draw_network(spec: VGGSpec) -> Any:
     ax.set_ylim(-1.05, 1.45)
     ax.axis("off")
     ax.set_title(
-        f"{spec.name}: {spec.depth} weight layers, {summary.total_params:,} parameters, "
-        f"{summary.total_macs / 1e9:.2f} G MACs per image",
+        f"{spec.name}: {spec.depth} {word('weight layers')}, {summary.total_params:,} {word('parameters')}, "
+        f"{summary.total_macs / 1e9:.2f} {word('G MACs per image')}",
         fontsize=9,
     )
     fig.tight_layout()

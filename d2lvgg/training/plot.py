@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..language import word
+
 
 def _pyplot():
     import matplotlib
@@ -34,12 +36,13 @@ def draw(points: Sequence[dict[str, Any]], epochs: Sequence[dict[str, Any]], tit
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.5))
     xs = [p["x"] for p in points]
-    ax.plot(xs, [p["train_loss"] for p in points], "-", label="train loss")
-    ax.plot(xs, [p["train_acc"] for p in points], "m--", label="train acc")
-    ax.plot([e["epoch"] for e in epochs], [e["test_acc"] for e in epochs], "g-.", marker="o", label="test acc")
+    ax.plot(xs, [p["train_loss"] for p in points], "-", label=word("train loss"))
+    ax.plot(xs, [p["train_acc"] for p in points], "m--", label=word("train acc"))
+    test = [e["test_acc"] for e in epochs]
+    ax.plot([e["epoch"] for e in epochs], test, "g-.", marker="o", label=word("test acc"))
     last = max([*xs, *(e["epoch"] for e in epochs), 1])
     ax.set_xlim(0, last)
-    ax.set_xlabel("epoch")
+    ax.set_xlabel(word("epoch"))
     ax.grid(True, alpha=0.3)
     ax.legend(loc="best")
     if title:
@@ -85,12 +88,14 @@ def overlay(histories: dict[str, Any], title: str = "") -> Any:
         colour = f"C{i}"
         xs = [p["x"] for p in history.points]
         loss_ax.plot(xs, [p["train_loss"] for p in history.points], "-", color=colour, label=label)
-        acc_ax.plot(xs, [p["train_acc"] for p in history.points], "--", color=colour, label=f"{label} train")
+        train = [p["train_acc"] for p in history.points]
+        acc_ax.plot(xs, train, "--", color=colour, label=f"{label} {word('train')}")
         epochs = [e["epoch"] for e in history.epochs]
-        acc_ax.plot(epochs, [e["test_acc"] for e in history.epochs], "o-.", color=colour, label=f"{label} test")
+        test = [e["test_acc"] for e in history.epochs]
+        acc_ax.plot(epochs, test, "o-.", color=colour, label=f"{label} {word('test')}")
     for ax, name in ((loss_ax, "train loss"), (acc_ax, "accuracy")):
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(name)
+        ax.set_xlabel(word("epoch"))
+        ax.set_ylabel(word(name))
         ax.grid(True, alpha=0.3)
         ax.legend(loc="best", fontsize=8)
     if title:

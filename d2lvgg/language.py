@@ -1,0 +1,83 @@
+"""The language of d2lvgg's figures: English unless Simplified Chinese is asked for.
+
+Ask with ``--lang zh`` on the commands that draw, or ``D2LVGG_LANG=zh`` in the environment (a
+notebook can call ``use("zh")``). Chinese text needs a CJK font: d2lvgg uses the first of
+``CJK_FONTS`` that matplotlib finds; on Debian and Ubuntu, ``apt-get install fonts-noto-cjk``
+installs Noto Sans CJK.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .errors import ConfigError
+
+LANGUAGES = ("en", "zh")
+ENVIRONMENT = "D2LVGG_LANG"
+CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "Microsoft YaHei", "SimHei")
+
+# The figures' words in Chinese, as the Chinese edition of the book names them.
+CHINESE = {
+    "train loss": "训练损失",
+    "train acc": "训练精度",
+    "test acc": "测试精度",
+    "accuracy": "精度",
+    "epoch": "迭代周期",
+    "train": "训练",
+    "test": "测试",
+    "comparison": "对比",
+    "input": "输入",
+    "block": "块",
+    "conv": "卷积",
+    "max pool": "最大汇聚",
+    "batch norm": "批量规范化",
+    "flatten": "展平",
+    "dense": "全连接层",
+    "dropout": "暂退法",
+    "output": "输出层",
+    "weight layers": "个权重层",
+    "parameters": "个参数",
+    "G MACs per image": "G 次乘加（每张图像）",
+}
+
+_chosen: str | None = None
+
+
+def use(language: str) -> str:
+    """Draw the figures that follow in ``language`` ("en" or "zh"); Chinese checks for its font first."""
+    global _chosen
+    if language not in LANGUAGES:
+        raise ConfigError(f"unknown language {language!r}: choose one of {', '.join(LANGUAGES)}")
+    if language == "zh":
+        _use_cjk_font()
+    _chosen = language
+    return language
+
+
+def current() -> str:
+    """The language chosen with ``use``, else ``$D2LVGG_LANG``, else English."""
+    if _chosen is None:
+        use(os.environ.get(ENVIRONMENT) or "en")
+    return _chosen
+
+
+def word(english: str) -> str:
+    """``english`` in the current language."""
+    return CHINESE.get(english, english) if current() == "zh" else english
+
+
+def _use_cjk_font() -> None:
+    """Put an installed CJK font first, with matplotlib's default behind it for Latin text."""
+    import matplotlib
+    from matplotlib import font_manager
+
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    found = next((name for name in CJK_FONTS if name in installed), None)
+    if found is None:
+        raise ConfigError(
+            "Chinese labels need a CJK font, and matplotlib finds none of "
+            f"{', '.join(CJK_FONTS)}: on Debian or Ubuntu run apt-get install fonts-noto-cjk"
+        )
+    matplotlib.rcParams["font.sans-serif"] = [found, *matplotlib.rcParams["font.sans-serif"]]
+    matplotlib.rcParams["font.family"] = "sans-serif"
+    matplotlib.rcParams["axes.unicode_minus"] = False  # CJK fonts often lack the minus sign's glyph

@@ -1,0 +1,76 @@
+"""Figures in Chinese on request: the book's words, a CJK font found, and no missing glyphs."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import matplotlib
+import pytest
+from matplotlib import font_manager
+
+from d2lvgg import ConfigError, language, preset
+from d2lvgg.tools.cli import main
+from d2lvgg.tools.drawing import draw_network
+from d2lvgg.training import plot
+
+HAS_CJK_FONT = any(font.name in language.CJK_FONTS for font in font_manager.fontManager.ttflist)
+needs_cjk_font = pytest.mark.skipif(not HAS_CJK_FONT, reason="no CJK font installed (apt-get install fonts-noto-cjk)")
+
+
+@pytest.fixture(autouse=True)
+def fresh_language(monkeypatch):
+    """Each test starts with no language chosen and leaves matplotlib's fonts as they were."""
+    monkeypatch.setattr(language, "_chosen", None)
+    monkeypatch.delenv(language.ENVIRONMENT, raising=False)
+    with matplotlib.rc_context():
+        yield
+
+
+def _drawn(make):
+    """The figure ``make()`` returns, rendered, and matplotlib's missing-glyph warnings on the way."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        figure = make()
+        figure.savefig(io.BytesIO(), format="png")
+    return figure, [str(w.message) for w in caught if "missing from font" in str(w.message)]
+
+
+def test_english_is_the_default_and_the_environment_can_ask_for_chinese(monkeypatch):
+    assert language.word("test acc") == "test acc"
+    if HAS_CJK_FONT:
+        monkeypatch.setattr(language, "_chosen", None)
+        monkeypatch.setenv(language.ENVIRONMENT, "zh")
+        assert language.word("test acc") == "测试精度" and language.word("epoch") == "迭代周期"
+
+
+def test_an_unknown_language_and_a_missing_font_are_one_line_errors(monkeypatch):
+    with pytest.raises(ConfigError, match="unknown language 'fr': choose one of en, zh"):
+        language.use("fr")
+    monkeypatch.setattr(language, "CJK_FONTS", ("No Such Font",))
+    with pytest.raises(ConfigError, match="apt-get install fonts-noto-cjk"):
+        language.use("zh")
+
+
+@needs_cjk_font
+def test_the_training_plot_and_the_network_drawing_render_chinese_without_missing_glyphs():
+    language.use("zh")
+    points = [{"x": 0.5, "train_loss": 2.0, "train_acc": 0.3}, {"x": 1.0, "train_loss": 1.0, "train_acc": 0.6}]
+    curves, missing = _drawn(lambda: plot.draw(points, [{"epoch": 1, "test_acc": 0.7}], "训练曲线"))
+    assert [t.get_text() for t in curves.axes[0].get_legend().get_texts()] == ["训练损失", "训练精度", "测试精度"]
+    assert missing == []
+    drawing, missing = _drawn(lambda: draw_network(preset("d2l_vgg11_lab")))
+    assert "批量规范化" in " ".join(t.get_text() for t in drawing.axes[0].texts)
+    assert missing == []
+
+
+def test_without_a_cjk_font_chinese_text_would_show_boxes():
+    """The check above can fail: the default font lacks the glyphs and matplotlib says so."""
+    _, missing = _drawn(lambda: plot.draw([{"x": 1.0, "train_loss": 1.0, "train_acc": 0.5}], [], "训练曲线"))
+    assert missing
+
+
+@needs_cjk_font
+def test_the_draw_command_takes_lang(tmp_path, capsys):
+    assert main(["draw", "d2l_vgg11", "--lang", "zh", "--out", str(tmp_path / "net")]) == 0
+    assert (tmp_path / "net.png").stat().st_size > 0 and (tmp_path / "net.svg").read_text().count("<svg") == 1
