@@ -66,6 +66,14 @@ def _draw_networks() -> None:
         save_drawing(preset(name), out / f"{name}-blocks")
 
 
+def _chinese_notebook() -> None:
+    """The companion notebook with its text from the zh_CN catalogue, for the download link in its first cell."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from translate_notebook import write_chinese_notebook
+
+    write_chinese_notebook(Path(__file__).parent / "_generated" / "download" / "companion.zh_CN.ipynb")
+
+
 def _load_frameworks() -> None:
     """Each installed framework loaded through its backend, so each reads its own GLOG_v."""
     from d2lvgg.backends import available, get_backend
@@ -75,4 +83,5 @@ def _load_frameworks() -> None:
 
 
 _draw_networks()
+_chinese_notebook()
 _load_frameworks()
