@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from d2lvgg import preset
+from d2lvgg import D2LVGGError, preset
 from d2lvgg.backends import REGISTRY, get_backend, plain_options
 from d2lvgg.interop.onnx import EXPORT_BATCH, export_onnx, run_onnx
 from d2lvgg.model import ir
 from d2lvgg.model.initializers import initial_weights
+from d2lvgg.optional import require
 from d2lvgg.tools.cli import main
 from d2lvgg.training.weights import save_weights
 
@@ -50,3 +51,8 @@ def test_a_weights_file_without_its_spec_needs_arch(tmp_path, capsys):
     weights = save_weights(initial_weights(ir.lower(SPEC), "xavier", 0), tmp_path / "w.npz")
     assert main(["export", str(weights), "--out", str(tmp_path / "x.onnx")]) == 2
     assert "does not record its architecture" in capsys.readouterr().err
+
+
+def test_a_missing_optional_dependency_is_named_with_its_extra():
+    with pytest.raises(D2LVGGError, match=r"ONNX export needs no_such_module_d2lvgg, .*pip install 'd2lvgg\[onnx\]'"):
+        require("no_such_module_d2lvgg", "onnx", "ONNX export")

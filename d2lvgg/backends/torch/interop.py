@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import pickle
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...errors import RunError
+from ...errors import BackendError, RunError
 
 
 def read_checkpoint(path: Path) -> dict[str, np.ndarray]:
@@ -32,6 +33,10 @@ def read_checkpoint(path: Path) -> dict[str, np.ndarray]:
 
 def export_onnx(model: nn.Module, path: Path, input_shape: tuple[int, ...]) -> bool:
     """Write ``model`` as ONNX with PyTorch's exporter; the batch dimension stays free (returns True)."""
+    if importlib.util.find_spec("onnxscript") is None:
+        raise BackendError(
+            "PyTorch's ONNX exporter needs onnxscript, which is not installed: pip install 'd2lvgg[onnx]'"
+        )
     model = model.cpu().eval()
     example = (torch.zeros(2, *input_shape[1:]),)
     batch = torch.export.Dim("batch")
