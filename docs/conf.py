@@ -26,6 +26,7 @@ nb_execution_mode = "force"  # every notebook and code cell runs on every build:
 nb_execution_raise_on_error = True
 nb_execution_timeout = 900
 nb_merge_streams = True
+nb_render_markdown_format = "myst"  # Markdown outputs (the summary tables) rendered with tables, as the pages are
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"

@@ -211,6 +211,16 @@ def test_a_pytorch_file_is_read_without_unpickling_code(tmp_path):
 
 
 @pytest.mark.mindspore
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_mapping_names_every_tensor_of_mindcvs_own_network(variant):
+    from mindcv.models.vgg import VGG
+
+    network = VGG(variant.removesuffix("_bn"), batch_norm=variant.endswith("_bn"))
+    built = {param.name: list(param.shape) for param in network.get_parameters()}
+    assert _layout_of("mindcv", preset(variant).with_options(conv_bias=False)) == built
+
+
+@pytest.mark.mindspore
 def test_a_mindcv_checkpoint_imports_into_the_bias_free_form_and_gives_mindcvs_logits(tmp_path):
     import mindspore as ms
     from mindcv.models.vgg import VGG
