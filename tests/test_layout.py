@@ -12,7 +12,7 @@ from d2lvgg.backends import REGISTRY, declaration
 PACKAGE = Path(__file__).resolve().parents[1] / "d2lvgg"
 FRAMEWORKS = {declaration(name).FRAMEWORK for name in REGISTRY} | {"jax", "tensorflow"}
 NAMES = set(REGISTRY) | FRAMEWORKS
-# Each layer may import the layers before it, never one after it (errors, atomic and optional are shared leaves).
+# Each layer may import the layers before it, never one after it (errors, atomic, optional, language: shared leaves).
 LAYERS = ["model", "data", "backends", "training", "interop", "tools"]
 
 
