@@ -59,13 +59,6 @@ SOURCES = {
 }
 
 
-def source(name: str) -> Source:
-    try:
-        return SOURCES[name]
-    except KeyError:
-        raise ValueError(f"unknown source {name!r}: choose one of {', '.join(SOURCES)}") from None
-
-
 def layout(network: ir.Sequential, library: Source) -> dict[str, tuple[str, tuple[int, ...]]]:
     """Neutral tensor name -> (the library's name for it, the shape the library stores).
 

@@ -157,7 +157,10 @@ def _add_interop(sub: argparse._SubParsersAction) -> None:
 
     weights = sub.add_parser("weights", help="import torchvision, timm or MindCV weights; export for torchvision")
     verbs = weights.add_subparsers(dest="verb", required=True, metavar="VERB")
-    p = verbs.add_parser("import", help="a library's VGG weights under d2lvgg's names, checked tensor by tensor")
+    sources = "; ".join(f"{source.name}: {source.note}" for source in SOURCES.values())
+    p = verbs.add_parser(
+        "import", help="a library's VGG weights under d2lvgg's names, checked tensor by tensor", epilog=sources
+    )
     p.add_argument("file", metavar="FILE", help=f"the weights file ({', '.join(readable_suffixes())})")
     p.add_argument("--from", dest="source", required=True, choices=tuple(SOURCES), help="the library that saved it")
     p.add_argument("--arch", required=True, metavar="NAME", help="its variant: vgg11 ... vgg19_bn")
