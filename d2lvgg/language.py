@@ -14,7 +14,15 @@ from .errors import ConfigError
 
 LANGUAGES = ("en", "zh")
 ENVIRONMENT = "D2LVGG_LANG"
-CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "Microsoft YaHei", "SimHei")
+CJK_FONTS = (
+    "Noto Sans CJK SC",
+    "Noto Sans CJK JP",  # the name a Noto CJK collection (.ttc) takes where matplotlib reads only its first face
+    "Noto Sans SC",
+    "Source Han Sans SC",
+    "WenQuanYi Zen Hei",
+    "Microsoft YaHei",
+    "SimHei",
+)
 
 # The figures' words in Chinese, as the Chinese edition of the book names them.
 CHINESE = {
@@ -66,13 +74,40 @@ def word(english: str) -> str:
     return CHINESE.get(english, english) if current() == "zh" else english
 
 
+def cjk_font() -> str | None:
+    """The first of ``CJK_FONTS`` that matplotlib can use here, or ``None``.
+
+    matplotlib caches its list of fonts and, before 3.11, leaves font collections (.ttc, the form
+    Debian's fonts-noto-cjk takes) out of it; the system's CJK font files are added once if needed.
+    """
+    from matplotlib import font_manager
+
+    def first() -> str | None:
+        installed = {font.name for font in font_manager.fontManager.ttflist}
+        return next((name for name in CJK_FONTS if name in installed), None)
+
+    if first() is None:
+        for path in font_manager.findSystemFonts(fontext="ttf") + _collections():
+            if "cjk" in path.lower() or "wqy" in path.lower():
+                font_manager.fontManager.addfont(path)
+    return first()
+
+
+def _collections() -> list[str]:
+    """Font collections in the system's font folders, which older matplotlib does not list."""
+    from pathlib import Path
+
+    from matplotlib import font_manager
+
+    folders = [Path(folder) for folder in font_manager.X11FontDirectories + font_manager.OSXFontDirectories]
+    return [str(path) for folder in folders if folder.is_dir() for path in folder.rglob("*.ttc")]
+
+
 def _use_cjk_font() -> None:
     """Put an installed CJK font first, with matplotlib's default behind it for Latin text."""
     import matplotlib
-    from matplotlib import font_manager
 
-    installed = {font.name for font in font_manager.fontManager.ttflist}
-    found = next((name for name in CJK_FONTS if name in installed), None)
+    found = cjk_font()
     if found is None:
         raise ConfigError(
             "Chinese labels need a CJK font, and matplotlib finds none of "

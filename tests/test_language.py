@@ -7,14 +7,13 @@ import warnings
 
 import matplotlib
 import pytest
-from matplotlib import font_manager
 
 from d2lvgg import ConfigError, language, preset
 from d2lvgg.tools.cli import main
 from d2lvgg.tools.drawing import draw_network
 from d2lvgg.training import plot
 
-HAS_CJK_FONT = any(font.name in language.CJK_FONTS for font in font_manager.fontManager.ttflist)
+HAS_CJK_FONT = language.cjk_font() is not None
 needs_cjk_font = pytest.mark.skipif(not HAS_CJK_FONT, reason="no CJK font installed (apt-get install fonts-noto-cjk)")
 
 
@@ -74,3 +73,12 @@ def test_without_a_cjk_font_chinese_text_would_show_boxes():
 def test_the_draw_command_takes_lang(tmp_path, capsys):
     assert main(["draw", "d2l_vgg11", "--lang", "zh", "--out", str(tmp_path / "net")]) == 0
     assert (tmp_path / "net.png").stat().st_size > 0 and (tmp_path / "net.svg").read_text().count("<svg") == 1
+
+
+@needs_cjk_font
+def test_a_font_list_cached_without_the_cjk_font_is_completed_from_the_systems_font_files(monkeypatch):
+    from matplotlib import font_manager
+
+    manager = font_manager.fontManager
+    monkeypatch.setattr(manager, "ttflist", [font for font in manager.ttflist if "CJK" not in font.name])
+    assert language.cjk_font() in language.CJK_FONTS
