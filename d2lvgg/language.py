@@ -65,7 +65,10 @@ def use(language: str) -> str:
 def current() -> str:
     """The language chosen with ``use``, else ``$D2LVGG_LANG``, else English."""
     if _chosen is None:
-        use(os.environ.get(ENVIRONMENT) or "en")
+        asked = os.environ.get(ENVIRONMENT) or "en"
+        if asked not in LANGUAGES:
+            raise ConfigError(f"{ENVIRONMENT}={asked!r} is not a language d2lvgg draws in: set it to en or zh")
+        use(asked)
     return _chosen
 
 

@@ -44,7 +44,8 @@ def problems() -> list[str]:
             if not message.id or not on_a_page(message.locations) or not needs_words(message.id):
                 continue
             have = catalogue.get(message.id)
-            where = f"{catalogue_path.name}:{message.locations[0][1] if message.locations else '?'}"
+            page = next(f"{Path(p).name}:{line}" for p, line in message.locations if p.endswith((".md", ".ipynb")))
+            where = f"{catalogue_path.name} ({page})"
             if have is None or not have.string:
                 found.append(f"{where}: untranslated: {message.id[:70]}")
             elif have.fuzzy:

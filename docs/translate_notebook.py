@@ -44,14 +44,14 @@ def translate_markdown(source: str, translate) -> str:
 
 
 def write_chinese_notebook(out: Path) -> Path:
-    notebook = json.loads((DOCS / "companion.ipynb").read_text())
+    notebook = json.loads((DOCS / "companion.ipynb").read_text(encoding="utf-8"))
     translate = _translator(CATALOGUE)
     chinese = copy.deepcopy(notebook)
     for cell in chinese["cells"]:
         if cell["cell_type"] == "markdown":
             cell["source"] = translate_markdown("".join(cell["source"]), translate).splitlines(keepends=True)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(chinese, ensure_ascii=False, indent=1) + "\n")
+    out.write_text(json.dumps(chinese, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     return out
 
 

@@ -63,6 +63,15 @@ def test_a_source_without_conv_bias_starts_the_biases_at_zero(tmp_path):
     assert not arrays["0.0.bias"].any() and notes[0].startswith("convolution biases: the source has none")
 
 
+def test_a_file_that_is_not_d2lvgg_weights_is_sent_to_weights_import(tmp_path):
+    (tmp_path / "vgg11.pth").write_bytes(b"PK")
+    with pytest.raises(RunError, match=r"is not d2lvgg weights \(\.npz\): convert it first with d2lvgg weights import"):
+        starting_weights(tmp_path / "vgg11.pth", ir.lower(TARGET), {})
+    foreign = save_weights({"features.0.weight": np.zeros((4, 3, 3, 3), np.float32)}, tmp_path / "foreign.npz")
+    with pytest.raises(RunError, match="holds no tensor under d2lvgg's names: convert it first"):
+        starting_weights(foreign, ir.lower(TARGET), {})
+
+
 def test_weights_of_another_convolution_stack_are_refused(tmp_path):
     path, _ = _saved(tmp_path)
     other = ir.lower(preset("vgg11_bn").scaled(8).with_options(head=(64, 64)))

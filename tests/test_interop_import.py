@@ -144,7 +144,7 @@ def test_a_data_parallel_prefix_is_dropped_and_step_counters_ignored(tmp_path):
 def test_unreadable_files_are_refused_before_anything_is_written(tmp_path, capsys):
     odd = tmp_path / "weights.h5"
     odd.write_bytes(b"\x89HDF")
-    with pytest.raises(RunError, match=r"d2lvgg reads \.safetensors, \.npz"):
+    with pytest.raises(RunError, match=r"reads weights from \.safetensors, \.npz, or a framework's own \(\.pt, "):
         read_tensors(odd)
     broken = tmp_path / "broken.safetensors"
     broken.write_bytes(b"not a header")
@@ -208,6 +208,11 @@ def test_a_pytorch_file_is_read_without_unpickling_code(tmp_path):
     torch.save({"state_dict": state, "optimizer": Path("anything")}, tmp_path / "pickled.pth")
     with pytest.raises(RunError, match="Python objects besides tensors"):
         read_tensors(tmp_path / "pickled.pth")
+    (tmp_path / "notes.pt").write_text("not a checkpoint")
+    with pytest.raises(RunError, match="not a readable PyTorch file"):
+        read_tensors(tmp_path / "notes.pt")
+    torch.save({n: t.to(torch.bfloat16) for n, t in state.items()}, tmp_path / "half.pth")
+    assert all(a.dtype == np.float32 for a in read_tensors(tmp_path / "half.pth").values())
 
 
 @pytest.mark.mindspore
@@ -233,7 +238,8 @@ def test_a_mindcv_checkpoint_imports_into_the_bias_free_form_and_gives_mindcvs_l
     network.set_train(False)
     images = sample_images(224)
     want = network(ms.Tensor(images)).asnumpy()
-    ms.save_checkpoint(network, str(tmp_path / "mindcv.ckpt"))
+    training_state = {"global_step": 10, "learning_rate": 0.1}  # what a checkpoint saved while training also holds
+    ms.save_checkpoint(network, str(tmp_path / "mindcv.ckpt"), append_dict=training_state)
 
     imported = import_weights(tmp_path / "mindcv.ckpt", "mindcv", "vgg11_bn")
     assert imported.notes == ("mindcv's convolutions have no bias: the weights fit vgg11_bn with conv_bias = false",)

@@ -69,6 +69,13 @@ def test_without_a_cjk_font_chinese_text_would_show_boxes():
     assert missing
 
 
+def test_a_bad_language_in_the_environment_stops_a_command_before_it_draws(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(language.ENVIRONMENT, "zh_CN")
+    assert main(["draw", "d2l_vgg11", "--out", str(tmp_path / "net")]) == 2
+    assert "D2LVGG_LANG='zh_CN' is not a language d2lvgg draws in: set it to en or zh" in capsys.readouterr().err
+    assert not (tmp_path / "net.png").exists()
+
+
 @needs_cjk_font
 def test_the_draw_command_takes_lang(tmp_path, capsys):
     assert main(["draw", "d2l_vgg11", "--lang", "zh", "--out", str(tmp_path / "net")]) == 0

@@ -39,7 +39,7 @@ def test_the_exported_file_gives_the_backends_logits_in_onnx_runtime_for_any_bat
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_the_export_command_writes_onnx_from_a_weights_file_and_keeps_existing_files(tmp_path, capsys, backend):
     weights = save_weights(initial_weights(ir.lower(SPEC), "xavier", 0), tmp_path / "w.npz", {"spec": SPEC.to_dict()})
-    out = tmp_path / "vgg.onnx"
+    out = tmp_path / "vgg"  # no suffix: the file is still written where --out says
     assert main(["export", str(weights), "--backend", backend, "--out", str(out)]) == 0
     assert "input 'images' of 1x32x32, any batch size" in capsys.readouterr().out
     before = out.read_bytes()
@@ -47,10 +47,13 @@ def test_the_export_command_writes_onnx_from_a_weights_file_and_keeps_existing_f
     assert "already exists" in capsys.readouterr().err and out.read_bytes() == before
 
 
-def test_a_weights_file_without_its_spec_needs_arch(tmp_path, capsys):
+def test_a_weights_file_without_its_spec_needs_arch_and_an_arch_they_fit(tmp_path, capsys):
     weights = save_weights(initial_weights(ir.lower(SPEC), "xavier", 0), tmp_path / "w.npz")
     assert main(["export", str(weights), "--out", str(tmp_path / "x.onnx")]) == 2
     assert "does not record its architecture" in capsys.readouterr().err
+    assert main(["export", str(weights), "--arch", "d2l_vgg11_small", "--out", str(tmp_path / "x.onnx")]) == 2
+    assert "saved from another architecture" in capsys.readouterr().err
+    assert not (tmp_path / "x.onnx").exists()
 
 
 def test_a_missing_optional_dependency_is_named_with_its_extra():

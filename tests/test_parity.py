@@ -62,7 +62,6 @@ def test_one_sgd_step_gives_the_same_weights(name, pair):
     assert check.details["max_update"] > 1e-4  # the step really moved the weights
 
 
-@torch_and_mindspore
 @pytest.mark.parametrize("pair", PAIRS)
 def test_each_backends_onnx_export_runs_in_onnx_runtime_to_its_own_logits(pair):
     check = check_onnx(TINY, backends=pair)
@@ -70,6 +69,7 @@ def test_each_backends_onnx_export_runs_in_onnx_runtime_to_its_own_logits(pair):
     assert all(found["dynamic_batch"] for found in check.details["backends"].values())
 
 
+@torch_and_mindspore
 def test_the_textbook_mindspore_network_shows_up_as_a_parameter_difference():
     spec = preset("d2l_vgg11")
     check = check_parameters(spec, spec.with_options(conv_bias=False), backends=("torch", "mindspore"))

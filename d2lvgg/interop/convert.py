@@ -19,7 +19,7 @@ from ..model.spec import VGGSpec
 from ..model.specfile import resolve_spec
 from ..training.rundir import CONFIG, WEIGHTS, RunDir
 from ..training.setup import load_config
-from ..training.weights import load_weights, weights_metadata
+from ..training.weights import check_compatible, load_weights, weights_metadata
 from .files import read_tensors
 from .layouts import SOURCES, Source, layout
 
@@ -86,7 +86,11 @@ def import_weights(path: str | Path, source_name: str, arch: str | VGGSpec) -> I
         mapping = layout(ir.lower(spec), source)
     except ValueError as exc:
         raise SpecError(f"{spec.name} cannot take {source.name}'s weights: {exc}") from None
-    tensors = {n: a for n, a in _unwrap(read_tensors(path)).items() if not n.endswith(source.ignored)}
+    tensors = {
+        name: array
+        for name, array in _unwrap(read_tensors(path)).items()
+        if not name.endswith(source.ignored) and not name.startswith(source.training_state)
+    }
     wanted = {stored: (neutral, shape) for neutral, (stored, shape) in mapping.items()}
     problems = [f"it lacks {name}" for name in wanted if name not in tensors]
     problems += [f"it holds {name}, which {spec.name} does not have" for name in tensors if name not in wanted]
@@ -140,13 +144,18 @@ def load_network_weights(target: str | Path, arch: str | None = None) -> tuple[V
     if target.is_dir():
         run = RunDir.open(target)
         if not run.file(WEIGHTS).exists():
-            raise RunError(f"{target} has no {WEIGHTS} yet: the run has not finished its first epoch")
-        spec, _ = load_config(run)
-        return resolve_spec(arch) if arch else spec, load_weights(run.file(WEIGHTS))
-    arrays = load_weights(target)
-    recorded = weights_metadata(target).get("spec")
-    if arch:
-        return resolve_spec(arch), arrays
-    if recorded is None:
-        raise RunError(f"{target} does not record its architecture ({CONFIG} is beside a run's weights): pass --arch")
-    return VGGSpec.from_dict(recorded), arrays
+            raise RunError(
+                f"{target} has not finished ({WEIGHTS} is written after the last epoch): "
+                f"resume it with d2lvgg train --resume {target}"
+            )
+        spec, arrays = load_config(run)[0], load_weights(run.file(WEIGHTS))
+    else:
+        arrays, recorded = load_weights(target), weights_metadata(target).get("spec")
+        if recorded is None and not arch:
+            raise RunError(
+                f"{target} does not record its architecture ({CONFIG} is beside a run's weights): pass --arch"
+            )
+        spec = VGGSpec.from_dict(recorded) if recorded else None
+    spec = resolve_spec(arch) if arch else spec
+    check_compatible(arrays, ir.lower(spec), str(target))
+    return spec, arrays

@@ -18,8 +18,9 @@ def _owners() -> dict[str, str]:
     return {suffix: name for name in REGISTRY for suffix in declaration(name).CHECKPOINT_SUFFIXES}
 
 
-def readable_suffixes() -> list[str]:
-    return [".safetensors", ".npz", *_owners()]
+def known_suffixes() -> str:
+    """The files d2lvgg opens: arrays only, and the frameworks' own formats (each backend reads or refuses its own)."""
+    return f".safetensors, .npz, or a framework's own ({', '.join(_owners())})"
 
 
 def read_tensors(path: str | Path) -> dict[str, np.ndarray]:
@@ -39,8 +40,8 @@ def read_tensors(path: str | Path) -> dict[str, np.ndarray]:
     owner = _owners().get(suffix)
     if owner is None:
         raise RunError(
-            f"{path}: d2lvgg reads {', '.join(readable_suffixes())} files; "
-            f"save the weights in one of those (safetensors is the safe choice)"
+            f"{path}: d2lvgg reads weights from {known_suffixes()} files; "
+            "save them in one of those (safetensors is the safe choice)"
         )
     return get_backend(owner).read_checkpoint(path)
 

@@ -26,6 +26,7 @@ class Source:
     ignored: tuple[str, ...]  # tensor-name endings that are state but not weights
     adaptive_pool: str  # how the head meets a feature map other than 7x7: "always", "smaller" or "never"
     note: str
+    training_state: tuple[str, ...] = ()  # name beginnings of what a training checkpoint keeps beside the weights
 
 
 SOURCES = {
@@ -55,6 +56,7 @@ SOURCES = {
         (),
         "never",
         "mindcv.models.vgg11 ... vgg19 (batch_norm=True for _bn): convolutions without bias",
+        ("moments.", "accum.", "adam_m.", "adam_v.", "global_step", "learning_rate", "momentum", "scale_sense"),
     ),
 }
 

@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_interop(sub: argparse._SubParsersAction) -> None:
     """``weights import``, ``weights export`` and ``export``: weights to and from other libraries."""
-    from ..interop.files import readable_suffixes
+    from ..interop.files import known_suffixes
     from ..interop.layouts import SOURCES
 
     weights = sub.add_parser("weights", help="import torchvision, timm or MindCV weights; export for torchvision")
@@ -161,7 +161,7 @@ def _add_interop(sub: argparse._SubParsersAction) -> None:
     p = verbs.add_parser(
         "import", help="a library's VGG weights under d2lvgg's names, checked tensor by tensor", epilog=sources
     )
-    p.add_argument("file", metavar="FILE", help=f"the weights file ({', '.join(readable_suffixes())})")
+    p.add_argument("file", metavar="FILE", help=f"the weights file: {known_suffixes()}")
     p.add_argument("--from", dest="source", required=True, choices=tuple(SOURCES), help="the library that saved it")
     p.add_argument("--arch", required=True, metavar="NAME", help="its variant: vgg11 ... vgg19_bn")
     p.add_argument("--out", metavar="W.npz", help="default: ARCH-SOURCE.npz")
@@ -193,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if getattr(args, "lang", None):
             language.use(args.lang)
+        elif hasattr(args, "lang"):  # a command that draws: $D2LVGG_LANG and its font checked before any work
+            language.current()
         return args.func(args)
     except RunInterrupted as exc:
         print(f"d2lvgg {args.command}: {exc}", file=sys.stderr)

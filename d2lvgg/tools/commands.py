@@ -125,11 +125,15 @@ def cmd_parity(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..model.specfile import resolve_spec
+    from ..optional import require
     from ..training.config import TrainConfig
     from . import render
     from .parity import installed_pairs, pairs_table, run_parity
 
     spec = resolve_spec(args.arch, **arch_overrides(args))
+    if args.onnx:  # named before the other checks run, not after
+        require("onnx", "onnx", "parity --onnx")
+        require("onnxruntime", "onnx", "parity --onnx")
     pairs = [args.backends] if args.backends else installed_pairs() or [None]  # None: run_parity explains
     root = Path(args.out or f"runs/parity-{spec.name}-{spec.input_size}")
     config = None

@@ -47,13 +47,13 @@ def cmd_weights_export(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from ..backends import get_backend
     from ..interop.convert import load_network_weights
-    from ..interop.onnx import export_onnx
+    from ..interop.onnx import EXPORT_BATCH, export_onnx
 
     spec, arrays = load_network_weights(args.source, args.arch)
     get_backend(args.backend)  # a missing framework is named before anything is written
     out = _check_new(Path(args.out or f"{spec.name}-{args.backend}.onnx"), args.overwrite)
     dynamic = export_onnx(spec, arrays, args.backend, out)
-    batch = "any batch size" if dynamic else "a batch of 2 only (the exporter fixed it)"
+    batch = "any batch size" if dynamic else f"a batch of {EXPORT_BATCH} only (the exporter fixed it)"
     size = f"{spec.in_channels}x{spec.input_size}x{spec.input_size}"
     print(f"wrote {out}: {spec.name} from {args.backend}, input 'images' of {size}, {batch}")
     return 0

@@ -47,8 +47,13 @@ def starting_weights(
     path: str | Path, network: ir.Sequential, fresh: dict[str, np.ndarray]
 ) -> tuple[dict[str, np.ndarray], list[str]]:
     """The weights a run starts from, made from the file at ``path`` (``fresh``: the new layers), and notes."""
+    convert = f"convert it first with d2lvgg weights import {path} --from LIBRARY --arch NAME"
+    if Path(path).suffix != ".npz":
+        raise RunError(f"{path} is not d2lvgg weights (.npz): {convert}")
     source, metadata = load_weights(path), weights_metadata(path)
     shapes = ir.tensor_shapes(network)
+    if not set(source) & set(shapes):
+        raise RunError(f"{path} holds no tensor under d2lvgg's names: {convert}")
     extra = sorted(set(source) - set(shapes))
     if extra:
         raise RunError(f"{path} holds {extra[0]!r}, which this network does not have: choose the architecture it fits")

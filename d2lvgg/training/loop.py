@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from .. import language
 from ..data.fashion_mnist import load_fashion_mnist
 from ..errors import RunError
 from ..model import ir
@@ -46,6 +47,7 @@ def train(
     """Train ``spec`` on Fashion-MNIST with ``config``; writes a run folder and returns the result."""
     config = config or TrainConfig()
     check_fits_fashion_mnist(spec)
+    language.current()  # the plot's language and font, checked before the first epoch rather than after the last
     out = RunDir.check_new(out or default_run_dir(spec, config.backend), overwrite=overwrite)
     load_fashion_mnist(config.data_dir)  # fail on missing or damaged data before making a run folder
     network = ir.lower(spec)

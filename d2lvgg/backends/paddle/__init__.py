@@ -9,7 +9,7 @@ TITLE = "PaddlePaddle"  # the name people know it by
 FRAMEWORK = "paddle"
 EXTRA = "paddle"  # the CPU wheel; on a CUDA machine install paddlepaddle-gpu instead
 DEVICES = "auto, cpu, gpu or gpu:N"
-CHECKPOINT_SUFFIXES: tuple[str, ...] = ()  # .pdparams files are pickles: not opened
+CHECKPOINT_SUFFIXES: tuple[str, ...] = (".pdparams",)  # claimed to be refused with the reason: they are pickles
 DEVICE_NAMES = {"cuda": "gpu"}
 # PaddlePaddle's verbose and INFO logging off (its GLOG_v counts up, MindSpore's down).
 ENVIRONMENT = {"GLOG_v": "0", "GLOG_minloglevel": "1"}

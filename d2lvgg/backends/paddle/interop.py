@@ -1,8 +1,10 @@
-"""PaddlePaddle's files: no checkpoint format d2lvgg reads, and ONNX export through paddle2onnx."""
+"""PaddlePaddle's files: its pickled .pdparams refused with the reason, and ONNX export through paddle2onnx."""
 
 from __future__ import annotations
 
 import importlib.util
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -26,5 +28,8 @@ def export_onnx(model: nn.Layer, path: Path, input_shape: tuple[int, ...]) -> bo
         raise BackendError("ONNX export from PaddlePaddle needs paddle2onnx: pip install paddle2onnx")
     model.eval()
     spec = paddle.static.InputSpec([None, *input_shape[1:]], "float32", "images")
-    paddle.onnx.export(model, str(path.with_suffix("")), input_spec=[spec])
+    with tempfile.TemporaryDirectory() as folder:
+        prefix = Path(folder) / "network"  # the exporter appends .onnx to whatever it is given
+        paddle.onnx.export(model, str(prefix), input_spec=[spec])
+        shutil.move(prefix.with_suffix(".onnx"), path)
     return True

@@ -18,17 +18,24 @@ def read_checkpoint(path: Path) -> dict[str, np.ndarray]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if "Unsupported global" not in str(exc):  # not an object refused, but no pickle it understands
+            raise RunError(f"{path} is not a readable PyTorch file ({str(exc).splitlines()[0]})") from None
         raise RunError(
             f"{path} holds Python objects besides tensors, which d2lvgg does not load (they could run code): "
-            f"save its state_dict alone, or as safetensors ({str(exc).splitlines()[0]})"
+            "save its state_dict alone, or as safetensors"
         ) from None
-    except (RuntimeError, EOFError) as exc:
-        raise RunError(f"{path} is not a readable PyTorch file ({exc})") from None
+    except (RuntimeError, EOFError, KeyError, ValueError) as exc:
+        raise RunError(f"{path} is not a readable PyTorch file ({exc!r})") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]  # a training checkpoint that wraps the weights
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise RunError(f"{path} does not hold a state_dict (a mapping of names to tensors)")
-    return {name: tensor.detach().cpu().numpy() for name, tensor in state.items()}
+    # bfloat16 and float16 checkpoints are common; numpy has no bfloat16, and d2lvgg keeps float32 anyway
+    return {name: _numpy(tensor.detach().cpu()) for name, tensor in state.items()}
+
+
+def _numpy(tensor: torch.Tensor) -> np.ndarray:
+    return (tensor.float() if tensor.is_floating_point() else tensor).numpy()
 
 
 def export_onnx(model: nn.Module, path: Path, input_shape: tuple[int, ...]) -> bool:
