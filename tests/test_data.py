@@ -1,4 +1,4 @@
-"""Tests for d2lvgg.data.fashion_mnist: IDX decoding, locating, downloading, resizing, batching."""
+"""Tests for d2lvgg.data's Fashion-MNIST modules: IDX decoding, checksums, locating, downloading, loading."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from d2lvgg.data import checksum, idx, release
+from d2lvgg.data import download as fetching
 from d2lvgg.data import fashion_mnist as data
+from d2lvgg.data import locate as finding
 from d2lvgg.errors import DataError
 
 REAL_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -79,8 +82,8 @@ def no_temp_files(folder: Path) -> bool:
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
     """Keep every test away from the real env var, system dir and user cache."""
-    monkeypatch.delenv(data.ENV_VAR, raising=False)
-    monkeypatch.setattr(data, "SYSTEM_DIR", tmp_path / "no-system")
+    monkeypatch.delenv(release.ENV_VAR, raising=False)
+    monkeypatch.setattr(finding, "SYSTEM_DIR", tmp_path / "no-system")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
@@ -90,7 +93,7 @@ def isolated(tmp_path, monkeypatch):
 def synthetic(monkeypatch) -> dict[str, bytes]:
     """Small synthetic IDX contents (name -> raw bytes) with the MD5 table patched to match."""
     raws = {name: idx_bytes(arr) for name, arr in synthetic_arrays().items()}
-    monkeypatch.setattr(data, "MD5", {name: md5(raw) for name, raw in raws.items()})
+    monkeypatch.setattr(checksum, "MD5", {name: md5(raw) for name, raw in raws.items()})
     return raws
 
 
@@ -173,30 +176,30 @@ def test_read_idx_roundtrip(tmp_path, gz):
     ipath = write_idx(tmp_path / "images", images, gz=gz)
     lpath = write_idx(tmp_path / "labels", labels, gz=gz)
     assert ipath.read_bytes()[:2] == (b"\x1f\x8b" if gz else b"\x00\x00")
-    got = data.read_idx(ipath, kind="images")
+    got = idx.read_idx(ipath, kind="images")
     assert got.dtype == np.uint8 and got.shape == (N_TRAIN, 28, 28)
     np.testing.assert_array_equal(got, images)
-    np.testing.assert_array_equal(data.read_idx(lpath, kind="labels"), labels)
+    np.testing.assert_array_equal(idx.read_idx(lpath, kind="labels"), labels)
 
 
 def test_wrong_magic_names_file_and_fix(tmp_path):
     path = write_idx(tmp_path / "train-images-idx3-ubyte.gz", np.zeros((2, 3, 3)), gz=True)
     with pytest.raises(DataError) as err:
-        data.read_idx(path, kind="labels")
+        idx.read_idx(path, kind="labels")
     msg = str(err.value)
     assert str(path) in msg and "not an IDX label file" in msg
-    assert "delete" in msg and "re-download" in msg and data.URLS[0] in msg
+    assert "delete" in msg and "re-download" in msg and release.URLS[0] in msg
 
     junk = tmp_path / "junk"
     junk.write_bytes(b"GIF89a" + bytes(100))
     with pytest.raises(DataError, match="magic number 0x47494638"):
-        data.read_idx(junk, kind="images")
+        idx.read_idx(junk, kind="images")
 
 
 def test_wrong_dimension_count(tmp_path):
     path = write_idx(tmp_path / "two-dims", np.zeros((4, 28), dtype=np.uint8))  # magic 0x802
     with pytest.raises(DataError, match="2 dimension") as err:
-        data.read_idx(path, kind="images")
+        idx.read_idx(path, kind="images")
     assert str(path) in str(err.value) and "delete" in str(err.value)
 
 
@@ -204,7 +207,7 @@ def test_wrong_dimension_count(tmp_path):
 def test_truncated_payload(tmp_path, cut):
     path = write_idx(tmp_path / "t.gz", np.zeros((5, 28, 28), dtype=np.uint8), cut=cut)
     with pytest.raises(DataError, match="truncated") as err:
-        data.read_idx(path, kind="images")
+        idx.read_idx(path, kind="images")
     assert str(path) in str(err.value) and "re-download" in str(err.value)
 
 
@@ -212,18 +215,18 @@ def test_truncated_header_and_trailing_bytes(tmp_path):
     short = tmp_path / "short"
     short.write_bytes(idx_bytes(np.zeros((5, 28, 28)))[:10])
     with pytest.raises(DataError, match="header"):
-        data.read_idx(short, kind="images")
+        idx.read_idx(short, kind="images")
     long = tmp_path / "long"
     long.write_bytes(idx_bytes(np.zeros(5)) + b"\x00")
     with pytest.raises(DataError, match="longer than its header"):
-        data.read_idx(long, kind="labels")
+        idx.read_idx(long, kind="labels")
 
 
 def test_broken_gzip_stream(tmp_path):
     path = tmp_path / "x.gz"
     path.write_bytes(gzip.compress(idx_bytes(np.zeros((5, 28, 28))))[:-20])
     with pytest.raises(DataError, match="not a valid gzip") as err:
-        data.read_idx(path, kind="images")
+        idx.read_idx(path, kind="images")
     assert str(path) in str(err.value) and "delete" in str(err.value)
 
 
@@ -247,7 +250,7 @@ def test_load_is_cached_and_notices_changed_files(syn_dir, synthetic, monkeypatc
     labels = np.zeros(N_TEST, dtype=np.uint8)
     raw = idx_bytes(labels)
     write_idx(syn_dir / f"{NAMES[3]}.gz", raw + b"")  # rewritten: new size or mtime
-    monkeypatch.setitem(data.MD5, NAMES[3], md5(raw))
+    monkeypatch.setitem(checksum.MD5, NAMES[3], md5(raw))
     second = data.load_fashion_mnist(syn_dir, download=False)
     assert second is not first
     np.testing.assert_array_equal(second.test_labels, labels)
@@ -263,7 +266,7 @@ def test_raw_files_are_accepted(tmp_path, synthetic):
 def test_count_mismatch_names_both_files(syn_dir, synthetic, monkeypatch):
     raw = idx_bytes(np.zeros(N_TRAIN - 1, dtype=np.uint8))
     write_idx(syn_dir / f"{NAMES[1]}.gz", raw)
-    monkeypatch.setitem(data.MD5, NAMES[1], md5(raw))
+    monkeypatch.setitem(checksum.MD5, NAMES[1], md5(raw))
     with pytest.raises(DataError) as err:
         data.load_fashion_mnist(syn_dir, download=False)
     msg = str(err.value)
@@ -272,7 +275,7 @@ def test_count_mismatch_names_both_files(syn_dir, synthetic, monkeypatch):
 
 
 def test_checksum_mismatch(syn_dir, synthetic, monkeypatch):
-    monkeypatch.setitem(data.MD5, NAMES[2], "0" * 32)
+    monkeypatch.setitem(checksum.MD5, NAMES[2], "0" * 32)
     with pytest.raises(DataError) as err:
         data.load_fashion_mnist(syn_dir, download=False)
     msg = str(err.value)
@@ -305,55 +308,55 @@ def test_locate_search_order(tmp_path, monkeypatch):
     env = fake_set(tmp_path / "env", gz=False)
     system = fake_set(tmp_path / "system")
     cache = fake_set(tmp_path / "cache")
-    monkeypatch.setenv(data.ENV_VAR, str(env))
-    monkeypatch.setattr(data, "SYSTEM_DIR", system)
+    monkeypatch.setenv(release.ENV_VAR, str(env))
+    monkeypatch.setattr(finding, "SYSTEM_DIR", system)
     kw = {"download": False, "cache_dir": cache}
-    assert data.locate(explicit, **kw) == explicit
-    assert data.locate(str(explicit), **kw) == explicit
-    assert data.locate(**kw) == env
-    monkeypatch.delenv(data.ENV_VAR)
-    assert data.locate(**kw) == system
-    monkeypatch.setattr(data, "SYSTEM_DIR", tmp_path / "nowhere")
-    assert data.locate(**kw) == cache
-    fake_set(data.default_cache_dir())
-    assert data.locate(download=False) == data.default_cache_dir()
+    assert finding.locate(explicit, **kw) == explicit
+    assert finding.locate(str(explicit), **kw) == explicit
+    assert finding.locate(**kw) == env
+    monkeypatch.delenv(release.ENV_VAR)
+    assert finding.locate(**kw) == system
+    monkeypatch.setattr(finding, "SYSTEM_DIR", tmp_path / "nowhere")
+    assert finding.locate(**kw) == cache
+    fake_set(finding.default_cache_dir())
+    assert finding.locate(download=False) == finding.default_cache_dir()
 
 
 def test_incomplete_system_dir_falls_through(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "SYSTEM_DIR", fake_set(tmp_path / "system", names=NAMES[:3]))
+    monkeypatch.setattr(finding, "SYSTEM_DIR", fake_set(tmp_path / "system", names=NAMES[:3]))
     cache = fake_set(tmp_path / "cache")
-    assert data.locate(download=False, cache_dir=cache) == cache
+    assert finding.locate(download=False, cache_dir=cache) == cache
 
 
 def test_explicit_dir_missing_files_is_strict(tmp_path, monkeypatch):
     partial = fake_set(tmp_path / "partial", names=NAMES[:1])
     fake_set(partial, gz=False, names=NAMES[1:2])
-    monkeypatch.setattr(data, "SYSTEM_DIR", fake_set(tmp_path / "system"))  # would be complete
+    monkeypatch.setattr(finding, "SYSTEM_DIR", fake_set(tmp_path / "system"))  # would be complete
     with pytest.raises(DataError) as err:
-        data.locate(partial)
+        finding.locate(partial)
     msg = str(err.value)
     assert str(partial) in msg and NAMES[2] in msg and NAMES[3] in msg
     assert NAMES[0] not in msg.split("by hand")[0] and NAMES[1] not in msg.split("by hand")[0]
 
-    monkeypatch.setenv(data.ENV_VAR, str(partial))
-    with pytest.raises(DataError, match=data.ENV_VAR):
-        data.locate()
+    monkeypatch.setenv(release.ENV_VAR, str(partial))
+    with pytest.raises(DataError, match=release.ENV_VAR):
+        finding.locate()
 
 
 def test_nothing_found_without_download(tmp_path):
     with pytest.raises(DataError) as err:
-        data.locate(download=False, cache_dir=tmp_path / "cache")
+        finding.locate(download=False, cache_dir=tmp_path / "cache")
     msg = str(err.value)
     assert all(f"{name}.gz" in msg for name in NAMES)
-    assert all(url in msg for url in data.URLS)
+    assert all(url in msg for url in release.URLS)
     assert "by hand" in msg and str(tmp_path / "cache") in msg
 
 
 def test_default_cache_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert data.default_cache_dir() == tmp_path / "d2lvgg" / "fashion-mnist"
+    assert finding.default_cache_dir() == tmp_path / "d2lvgg" / "fashion-mnist"
     monkeypatch.delenv("XDG_CACHE_HOME")
-    assert data.default_cache_dir() == Path.home() / ".cache" / "d2lvgg" / "fashion-mnist"
+    assert finding.default_cache_dir() == Path.home() / ".cache" / "d2lvgg" / "fashion-mnist"
 
 
 # ------------------------------------------------------------------ download
@@ -362,30 +365,30 @@ def test_default_cache_dir(monkeypatch, tmp_path):
 def test_download_into_empty_cache(tmp_path, synthetic, server):
     base = server.publish("good", synthetic)
     cache = tmp_path / "new" / "cache"
-    assert data.download(cache, base_urls=[base], sleep=no_sleep) == cache
+    assert fetching.download(cache, base_urls=[base], sleep=no_sleep) == cache
     assert sorted(p.name for p in cache.iterdir()) == sorted(f"{n}.gz" for n in NAMES)
     assert set(server.hits.values()) == {1}
     ds = data.load_fashion_mnist(cache, download=False)
     np.testing.assert_array_equal(ds.train_images, synthetic_arrays()[NAMES[0]])
 
-    data.download(cache, base_urls=[base], sleep=no_sleep)  # all good: nothing fetched again
+    fetching.download(cache, base_urls=[base], sleep=no_sleep)  # all good: nothing fetched again
     assert sum(server.hits.values()) == 4
 
 
 def test_locate_downloads_into_cache(tmp_path, synthetic, server):
     base = server.publish("good", synthetic)
-    assert data.locate(base_urls=[base]) == data.default_cache_dir()
-    assert data.locate(base_urls=[base]) == data.default_cache_dir()
+    assert finding.locate(base_urls=[base]) == finding.default_cache_dir()
+    assert finding.locate(base_urls=[base]) == finding.default_cache_dir()
     assert sum(server.hits.values()) == 4
 
 
 def test_falls_back_to_mirror(tmp_path, synthetic, server, refused_url):
     base = server.publish("good", synthetic)
     slept = []
-    cache = data.download(
+    cache = fetching.download(
         tmp_path / "c", base_urls=[server.url + "missing/", refused_url, base], retries=2, sleep=slept.append
     )
-    assert not data._missing(cache) and no_temp_files(cache)
+    assert not finding.missing(cache) and no_temp_files(cache)
     for name in NAMES:
         assert server.hits[f"/missing/{name}.gz"] == 1  # 404 is final: no retry
         assert server.hits[f"/good/{name}.gz"] == 1
@@ -396,7 +399,7 @@ def test_falls_back_to_mirror(tmp_path, synthetic, server, refused_url):
 def test_retries_server_errors(tmp_path, synthetic, server):
     base = server.publish("good", synthetic)
     server.fail_first[f"/good/{NAMES[0]}.gz"] = 2
-    data.download(tmp_path / "c", base_urls=[base], retries=3, sleep=no_sleep)
+    fetching.download(tmp_path / "c", base_urls=[base], retries=3, sleep=no_sleep)
     assert server.hits[f"/good/{NAMES[0]}.gz"] == 3
 
 
@@ -412,11 +415,11 @@ def test_corrupt_download_leaves_nothing(tmp_path, synthetic, server, damage):
         server.short.add(f"/bad/{NAMES[3]}.gz")
     cache = tmp_path / "c"
     with pytest.raises(DataError) as err:
-        data.download(cache, base_urls=[base], retries=2, sleep=no_sleep)
+        fetching.download(cache, base_urls=[base], retries=2, sleep=no_sleep)
     msg = str(err.value)
     assert f"{NAMES[3]}.gz" in msg and "last error" in msg and "by hand" in msg
-    assert data._find(cache, NAMES[3]) is None and no_temp_files(cache)
-    assert all(data._find(cache, name) for name in NAMES[:3])
+    assert finding.find(cache, NAMES[3]) is None and no_temp_files(cache)
+    assert all(finding.find(cache, name) for name in NAMES[:3])
     if damage == "short":
         assert server.hits[f"/bad/{NAMES[3]}.gz"] == 2 and "closed after" in msg
 
@@ -430,24 +433,24 @@ def test_corrupt_cached_file_is_refetched(tmp_path, synthetic, server):
     damaged[-1] ^= 1  # still a well-formed IDX file, but the wrong bytes
     write_idx(cache / NAMES[1], bytes(damaged), gz=False)  # raw copy is found first
     write_idx(cache / f"{NAMES[2]}.gz", synthetic[NAMES[2]], cut=7)
-    data.download(cache, base_urls=[base], sleep=no_sleep)
+    fetching.download(cache, base_urls=[base], sleep=no_sleep)
     assert server.hits == Counter({f"/good/{NAMES[2]}.gz": 1})
     assert not (cache / NAMES[1]).exists()
     ds = data.load_fashion_mnist(cache, download=False)
     np.testing.assert_array_equal(ds.test_images, synthetic_arrays()[NAMES[2]])
 
     (cache / f"{NAMES[0]}.gz").write_bytes(b"garbage")
-    data.download(cache, base_urls=[base], sleep=no_sleep)
+    fetching.download(cache, base_urls=[base], sleep=no_sleep)
     assert server.hits[f"/good/{NAMES[0]}.gz"] == 1
-    assert data._is_good(cache / f"{NAMES[0]}.gz", NAMES[0])
+    assert fetching._is_good(cache / f"{NAMES[0]}.gz", NAMES[0])
 
 
 def test_total_failure_message(tmp_path, refused_url):
     with pytest.raises(DataError) as err:
-        data.download(tmp_path / "c", base_urls=[refused_url], retries=1, sleep=no_sleep, timeout=5)
+        fetching.download(tmp_path / "c", base_urls=[refused_url], retries=1, sleep=no_sleep, timeout=5)
     msg = str(err.value)
     assert f"{NAMES[0]}.gz" in msg and refused_url in msg and "last error" in msg
-    assert "by hand" in msg and data.URLS[0] in msg
+    assert "by hand" in msg and release.URLS[0] in msg
 
 
 # ------------------------------------------------------------------ real data
@@ -461,7 +464,7 @@ def real() -> data.FashionMNIST:
 
 
 def test_real_data(real):
-    assert data.MD5 == REAL_MD5
+    assert checksum.MD5 == REAL_MD5
     assert real.train_images.shape == (60_000, 28, 28) and real.train_images.dtype == np.uint8
     assert real.test_images.shape == (10_000, 28, 28) and real.test_images.dtype == np.uint8
     assert real.train_labels.shape == (60_000,) and real.test_labels.shape == (10_000,)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -114,3 +115,24 @@ def batches(
         x = resize_bilinear(images[idx], resize)
         y = np.asarray(labels)[idx].astype(np.int64)
         yield np.ascontiguousarray(x[:, None]), y
+
+
+def epoch_batches(
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    batch_size: int,
+    size: int,
+    shuffle: bool = False,
+    seed: int = 0,
+    epoch: int = 0,
+    feed: Any = None,
+) -> Iterator[tuple[Any, Any]]:
+    """An epoch's batches of ``images`` resized to ``size``, in the order ``batches`` gives them.
+
+    ``feed`` is a runner's device-resident copy of the same data (``Runner.data``), which then
+    makes the batches on the device; without one they are made here, in numpy.
+    """
+    if feed is not None:
+        return feed.batches(batch_size=batch_size, shuffle=shuffle, seed=seed, epoch=epoch)
+    return batches(images, labels, batch_size=batch_size, resize=size, shuffle=shuffle, seed=seed, epoch=epoch)
