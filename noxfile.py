@@ -1,4 +1,4 @@
-"""nox sessions: lint, the framework-free tests on every Python, the package, one session per backend, parity, docs."""
+"""nox sessions: lint, types, the framework-free tests on every Python, the package, one per backend, parity, docs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,17 @@ from pathlib import Path
 
 import nox
 
-nox.options.sessions = ["lint", "tests", "package", "tests-torch", "tests-mindspore", "tests-paddle", "parity", "docs"]
+nox.options.sessions = [
+    "lint",
+    "typecheck",
+    "tests",
+    "package",
+    "tests-torch",
+    "tests-mindspore",
+    "tests-paddle",
+    "parity",
+    "docs",
+]
 nox.options.reuse_existing_virtualenvs = True
 
 # The framework-free suite runs on every supported Python; the framework sessions on 3.11, where the
@@ -47,6 +57,13 @@ def lint(session: nox.Session) -> None:
     session.install("ruff>=0.4")
     session.run("ruff", "check", "d2lvgg", "tests", "benchmarks", "noxfile.py")
     session.run("ruff", "format", "--check", "d2lvgg", "tests", "benchmarks", "noxfile.py")
+
+
+@discarding_session(python=FRAMEWORK_PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy over d2lvgg/: its own code typed, the frameworks read as Any (settings in pyproject.toml)."""
+    session.install("-e", ".[dev]", "mypy>=1.10", *CONSTRAINTS)
+    session.run("mypy")
 
 
 @discarding_session(python=PYTHONS)

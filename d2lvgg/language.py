@@ -68,7 +68,7 @@ def current() -> str:
         asked = os.environ.get(ENVIRONMENT) or "en"
         if asked not in LANGUAGES:
             raise ConfigError(f"{ENVIRONMENT}={asked!r} is not a language d2lvgg draws in: set it to en or zh")
-        use(asked)
+        return use(asked)
     return _chosen
 
 

@@ -12,7 +12,7 @@ from d2lvgg.backends import REGISTRY, available, declaration, get_backend
 from d2lvgg.model.initializers import initial_weights
 from d2lvgg.model.ir import lower
 
-BACKEND_MODULES = {name: declaration(name).FRAMEWORK for name in REGISTRY}  # pytest marker -> framework
+BACKEND_MODULES = {name: declaration(name).framework for name in REGISTRY}  # pytest marker -> framework
 
 
 def _installed(module: str) -> bool:
@@ -40,7 +40,7 @@ def pytest_configure(config: pytest.Config) -> None:
     before any test module imports one directly. The others load later, in the environment these set
     (PaddlePaddle sets OMP_NUM_THREADS=1), as the tests' child processes do."""
     for name in available():
-        if declaration(name).ENVIRONMENT or declaration(name).LOAD_FIRST:
+        if declaration(name).environment or declaration(name).load_first:
             get_backend(name)
 
 
@@ -49,7 +49,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         marks = {mark.name for mark in item.iter_markers()}
         for marker, module in BACKEND_MODULES.items():
             if marker in marks and not _installed(module):
-                extra = declaration(marker).EXTRA
+                extra = declaration(marker).extra
                 item.add_marker(pytest.mark.skip(reason=f"{module} is not installed (pip install 'd2lvgg[{extra}]')"))
         if "gpu" in marks and not _cuda_available():
             item.add_marker(pytest.mark.skip(reason="no CUDA GPU on this machine"))

@@ -15,7 +15,8 @@ import pytest
 
 from d2lvgg import BackendError, preset
 from d2lvgg.backends import REGISTRY, get_backend
-from d2lvgg.data import fashion_mnist as data
+from d2lvgg.backends.base import Declaration
+from d2lvgg.data import checksum
 from d2lvgg.data.fashion_mnist import SYSTEM_DIR
 from d2lvgg.tools.cli import main
 from d2lvgg.training.weights import save_weights
@@ -66,7 +67,7 @@ def test_bad_spec_files(tmp_path, capsys, name, content, pattern, command):
 
 def test_a_missing_backend_names_the_pip_extra(monkeypatch):
     declaration = types.ModuleType("fake_paddle_declaration")
-    declaration.FRAMEWORK, declaration.EXTRA = "paddle_not_installed_here", "paddle"
+    declaration.DECLARATION = Declaration("PaddlePaddle", "paddle_not_installed_here", "paddle", "cpu")
     monkeypatch.setitem(sys.modules, declaration.__name__, declaration)
     monkeypatch.setitem(REGISTRY, "paddle", declaration.__name__)
     with pytest.raises(BackendError, match=r"needs paddle_not_installed_here, .*pip install 'd2lvgg\[paddle\]'"):
@@ -115,7 +116,7 @@ DATASET_DAMAGE = [
 def test_damaged_dataset_files(tmp_path, capsys, monkeypatch, name, damage, pattern, let_through):
     folder, digest = _damaged_copy(tmp_path, name, damage)
     if let_through:  # so the check behind the checksum is the one that speaks
-        monkeypatch.setitem(data.MD5, name, digest)
+        monkeypatch.setitem(checksum.MD5, name, digest)
     one_line_error(capsys, [*TRAIN, "--data-dir", folder, "--out", str(tmp_path / "r")], pattern)
     assert not (tmp_path / "r").exists()
 

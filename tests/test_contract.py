@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import os
 import subprocess
@@ -11,7 +12,7 @@ import pytest
 
 from d2lvgg import BackendError, ConfigError, preset
 from d2lvgg.backends import REGISTRY, all_options, available, declaration, get_backend, options, resolve_options
-from d2lvgg.backends.base import Backend, Option, Runner
+from d2lvgg.backends.base import Backend, Declaration, Option, Runner
 from d2lvgg.model.ir import lower
 from d2lvgg.tools.cli import build_parser
 from d2lvgg.training.config import TrainConfig
@@ -23,8 +24,10 @@ def _verbs(protocol: type) -> list[str]:
     return [name for name, member in vars(protocol).items() if inspect.isfunction(member) and name[0] != "_"]
 
 
-def _parameters(function) -> list[str]:
-    return [name for name in inspect.signature(function).parameters if name != "self"]
+def _parameters(function) -> list[tuple[str, inspect._ParameterKind, object]]:
+    """Each parameter's name, kind (positional, keyword-only ...) and default: what a caller relies on."""
+    parameters = inspect.signature(function).parameters.values()
+    return [(p.name, p.kind, p.default) for p in parameters if p.name != "self"]
 
 
 @pytest.mark.parametrize("name", BACKENDS)
@@ -46,17 +49,24 @@ def test_each_runner_implements_every_verb_with_its_signature(name):
         assert _parameters(getattr(runner, verb)) == _parameters(getattr(Runner, verb)), verb
 
 
+def test_the_contract_test_sees_a_changed_default():
+    def step(self, lr: float, momentum: float = 0.9, weight_decay: float = 0.0) -> None: ...
+
+    assert _parameters(step) != _parameters(Runner.set_optimizer)
+
+
 def test_every_backend_declares_itself_without_its_framework():
     for name in REGISTRY:
         info = declaration(name)
-        assert isinstance(info.FRAMEWORK, str) and isinstance(info.EXTRA, str) and info.DEVICES and info.TITLE
-        assert isinstance(info.TEXTBOOK_LOADER, bool) and isinstance(info.DEVICE_NAMES, dict)
-        assert isinstance(info.ENVIRONMENT, dict) and isinstance(info.TEXTBOOK, dict)
-        assert set(info.LOAD_FIRST) <= set(REGISTRY) - {name}
-        assert isinstance(info.LAUNCHER, tuple) and isinstance(info.LAUNCH_ENVIRONMENT, dict)
-        assert all(suffix.startswith(".") for suffix in info.CHECKPOINT_SUFFIXES)
-        assert all(isinstance(option, Option) and option.flag.startswith("--") for option in info.OPTIONS)
-        assert all(option.check(option.default, name) == option.default for option in info.OPTIONS)
+        assert isinstance(info, Declaration) and info.title and info.framework and info.extra and info.devices
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            info.framework = "numpy"
+        assert set(info.load_first) <= set(REGISTRY) - {name}
+        assert all(suffix.startswith(".") for suffix in info.checkpoint_suffixes)
+        assert not info.launcher or "{nproc}" in " ".join(info.launcher)
+        assert all(isinstance(option, Option) and option.flag.startswith("--") for option in info.options)
+        assert all(option.check(option.default, name) == option.default for option in info.options)
+        assert set(info.textbook) <= {field.name for field in dataclasses.fields(preset("d2l_vgg11"))}
     assert set(available()) <= set(REGISTRY)
 
 

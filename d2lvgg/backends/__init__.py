@@ -1,8 +1,8 @@
 """Backends: one sub-package per framework, imported only when asked for.
 
-``REGISTRY`` is the one line a new backend adds here. Its sub-package's ``__init__`` declares,
-without importing the framework, what it needs and which options it has; its ``backend``
-module implements the contract in ``base.py``.
+``REGISTRY`` is the one line a new backend adds here. Its sub-package's ``__init__`` holds its
+``DECLARATION`` (what it needs and which options it has, without importing the framework); its
+``backend`` module implements the contract in ``base.py``.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import importlib
 import importlib.util
 import json
 import os
-from types import ModuleType
+from collections.abc import Mapping
 from typing import Any
 
 from ..errors import BackendError, ConfigError
-from .base import Backend, Option
+from .base import Backend, Declaration, Option
 
 # backend name -> its sub-package
 REGISTRY = {
@@ -30,33 +30,33 @@ DEFAULT = "torch"
 ENVIRONMENT_SET = "D2LVGG_ENVIRONMENT_SET"
 
 
-def declaration(name: str) -> ModuleType:
+def declaration(name: str) -> Declaration:
     """What backend ``name`` is (framework, pip extra, devices, options), without its framework."""
     if name not in REGISTRY:
         raise BackendError(f"unknown backend {name!r}: choose one of {', '.join(REGISTRY)}")
-    return importlib.import_module(REGISTRY[name])
+    return importlib.import_module(REGISTRY[name]).DECLARATION
 
 
 def available() -> list[str]:
     """Backends whose framework is installed here."""
-    return [name for name in REGISTRY if importlib.util.find_spec(declaration(name).FRAMEWORK)]
+    return [name for name in REGISTRY if importlib.util.find_spec(declaration(name).framework)]
 
 
 def get_backend(name: str) -> Backend:
     """The backend ``name`` implementing the contract; a clear error if it is unknown or not installed."""
     info = declaration(name)
-    if importlib.util.find_spec(info.FRAMEWORK) is None:
+    if importlib.util.find_spec(info.framework) is None:
         raise BackendError(
-            f"the {name} backend needs {info.FRAMEWORK}, which is not installed: pip install 'd2lvgg[{info.EXTRA}]'"
+            f"the {name} backend needs {info.framework}, which is not installed: pip install 'd2lvgg[{info.extra}]'"
         )
-    for other in info.LOAD_FIRST:
-        if importlib.util.find_spec(declaration(other).FRAMEWORK):
+    for other in info.load_first:
+        if importlib.util.find_spec(declaration(other).framework):
             get_backend(other)
-    _set_environment(info.ENVIRONMENT)
-    return importlib.import_module(f"{info.__name__}.backend")
+    _set_environment(info.environment)
+    return importlib.import_module(f"{REGISTRY[name]}.backend")
 
 
-def _set_environment(wanted: dict[str, str]) -> None:
+def _set_environment(wanted: Mapping[str, str]) -> None:
     """Set a backend's variables before its framework loads, keeping any the user set.
 
     A variable another backend set is set again: PaddlePaddle's and MindSpore's ``GLOG_v`` count
@@ -72,7 +72,7 @@ def _set_environment(wanted: dict[str, str]) -> None:
 
 def options(name: str) -> tuple[Option, ...]:
     """The options backend ``name`` declares."""
-    return declaration(name).OPTIONS
+    return declaration(name).options
 
 
 def all_options() -> dict[str, tuple[str, Option]]:
@@ -102,8 +102,8 @@ def plain_options(name: str) -> dict[str, Any]:
 def build(arch, backend: str = DEFAULT, **reshape):
     """The framework network for a spec, preset name or spec file (``reshape`` as in ``resolve_spec``).
 
-    ``build("d2l_vgg11", backend="torch")`` is the book's ``vgg(conv_arch)``: an ``nn.Sequential``
-    of five ``vgg_block`` sequentials, then ``Flatten``, ``Linear``, ``ReLU``, ``Dropout`` ...
+    ``build("d2l_vgg11", backend="torch")`` is module for module the book's ``vgg(conv_arch)``: an
+    ``nn.Sequential`` of five block sequentials, then ``Flatten``, ``Linear``, ``ReLU``, ``Dropout`` ...
     """
     from ..model.ir import lower
     from ..model.specfile import resolve_spec

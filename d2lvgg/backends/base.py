@@ -1,8 +1,8 @@
 """The contract between d2lvgg and a framework: every verb the rest of the package may call.
 
 A backend is a sub-package ``d2lvgg/backends/<name>/`` whose ``__init__`` declares what it is
-without importing its framework (``FRAMEWORK``, ``EXTRA``, ``DEVICES``, ``OPTIONS``, ``TEXTBOOK``)
-and whose ``backend`` module implements :class:`Backend`. Training, evaluation, parity and the
+(one :class:`Declaration`) without importing its framework, and whose ``backend`` module
+implements :class:`Backend`. Training, evaluation, parity and the
 benchmark call these verbs and nothing else; ``tests/test_contract.py`` checks every installed
 backend against them.
 
@@ -13,10 +13,10 @@ the runner owns the parameters it trains either way (docs/architecture.md).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -47,6 +47,25 @@ class Option:
             allowed = ", ".join(map(str, self.choices))
             raise ConfigError(f"{self.name} of the {backend} backend must be one of {allowed}, got {value!r}")
         return value
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """What a backend is, known without importing its framework: the CLI, the docs and the tests read it."""
+
+    title: str  # the name people know the framework by
+    framework: str  # the module its framework imports as
+    extra: str  # the pip extra that installs it: d2lvgg[<extra>]
+    devices: str  # the device names --device takes, for help and errors
+    options: tuple[Option, ...] = ()  # settings only this backend has
+    environment: Mapping[str, str] = field(default_factory=dict)  # set before the framework loads, unless set
+    textbook: Mapping[str, Any] = field(default_factory=dict)  # spec options of this edition's network
+    launcher: tuple[str, ...] = ()  # the data-parallel launch command; empty: one process only
+    launch_environment: Mapping[str, str] = field(default_factory=dict)  # what the launcher needs, unless set
+    textbook_loader: bool = False  # whether the benchmark re-creates this edition's data loader
+    load_first: tuple[str, ...] = ()  # backends whose frameworks must be in the process before this one's
+    checkpoint_suffixes: tuple[str, ...] = ()  # the framework's own weight files, for `weights import`
+    device_names: Mapping[str, str] = field(default_factory=dict)  # common device names in this spelling
 
 
 @dataclass(frozen=True)
@@ -143,6 +162,34 @@ class Runner(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class StateMapping:
+    """A backend's two functions between its network and neutral-named numpy arrays."""
+
+    to_numpy: Callable[[Any], Arrays]
+    from_numpy: Callable[[Any, Arrays], None]
+
+
+class RunnerBase:
+    """What every backend's runner shares: its weights in and out through its backend's ``weights``
+    mapping, and no device-resident dataset unless the backend overrides ``data``."""
+
+    model: Any
+    weights: ClassVar[StateMapping]
+
+    def state(self) -> Arrays:
+        """The network's weights and buffers as numpy arrays under the neutral names."""
+        return self.weights.to_numpy(self.model)
+
+    def load_state(self, arrays: Arrays) -> None:
+        """Copy weights under the neutral names into the network."""
+        self.weights.from_numpy(self.model, arrays)
+
+    def data(self, images: np.ndarray, labels: np.ndarray, size: int) -> Feed | None:
+        """No device-resident dataset: the trainer's numpy batches are copied in once per step."""
+        return None
+
+
 @runtime_checkable
 class Backend(Protocol):
     """One framework's implementation (each ``backends/<name>/backend.py`` module is one)."""
@@ -155,28 +202,12 @@ class Backend(Protocol):
         """Whether device ``name`` resolves to a GPU or NPU here rather than the CPU."""
         ...
 
-    def vgg(
-        self,
-        conv_arch: Sequence[tuple[int, int]],
-        *,
-        kernel_sizes: Sequence[Sequence[int]] | None = None,
-        batch_norm: bool = False,
-        lrn: bool = False,
-        bias: bool = True,
-        in_channels: int = 1,
-        flattened: int | None = None,
-        head: Sequence[int] = (4096, 4096),
-        dropout: float = 0.5,
-        num_classes: int = 10,
-    ) -> Any:
-        """The book's ``vgg(conv_arch)`` in this framework, built from its ``vgg_block``.
-
-        Without options it is the book's network; the options add what the presets need.
-        """
+    def vgg(self, conv_arch: Sequence[tuple[int, int]]) -> Any:
+        """The book's ``vgg(conv_arch)`` in this framework: the chapter's network for 1x224x224 images."""
         ...
 
     def compile_network(self, node: ir.Node) -> Any:
-        """The framework network for a lowered spec: ``vgg`` for a VGG, layer by layer otherwise."""
+        """The framework network for a lowered spec, one framework layer per IR op: the one builder."""
         ...
 
     def output_shapes(self, model: Any, shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
@@ -196,7 +227,7 @@ class Backend(Protocol):
         ...
 
     def read_checkpoint(self, path: Path) -> Arrays:
-        """A file in this framework's own format (``CHECKPOINT_SUFFIXES``), read without running code."""
+        """A file in this framework's own format (``Declaration.checkpoint_suffixes``), read without running code."""
         ...
 
     def export_onnx(self, model: Any, path: Path, input_shape: tuple[int, ...]) -> bool:

@@ -148,14 +148,17 @@ def load_network_weights(target: str | Path, arch: str | None = None) -> tuple[V
                 f"{target} has not finished ({WEIGHTS} is written after the last epoch): "
                 f"resume it with d2lvgg train --resume {target}"
             )
-        spec, arrays = load_config(run)[0], load_weights(run.file(WEIGHTS))
+        spec = resolve_spec(arch) if arch else load_config(run)[0]
+        arrays = load_weights(run.file(WEIGHTS))
     else:
         arrays, recorded = load_weights(target), weights_metadata(target).get("spec")
-        if recorded is None and not arch:
+        if arch:
+            spec = resolve_spec(arch)
+        elif recorded:
+            spec = VGGSpec.from_dict(recorded)
+        else:
             raise RunError(
                 f"{target} does not record its architecture ({CONFIG} is beside a run's weights): pass --arch"
             )
-        spec = VGGSpec.from_dict(recorded) if recorded else None
-    spec = resolve_spec(arch) if arch else spec
     check_compatible(arrays, ir.lower(spec), str(target))
     return spec, arrays

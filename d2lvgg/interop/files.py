@@ -14,8 +14,8 @@ from ..training.weights import load_weights
 
 
 def _owners() -> dict[str, str]:
-    """File suffix -> the backend whose framework reads it (``CHECKPOINT_SUFFIXES``)."""
-    return {suffix: name for name in REGISTRY for suffix in declaration(name).CHECKPOINT_SUFFIXES}
+    """File suffix -> the backend whose framework reads it (its declared ``checkpoint_suffixes``)."""
+    return {suffix: name for name in REGISTRY for suffix in declaration(name).checkpoint_suffixes}
 
 
 def known_suffixes() -> str:

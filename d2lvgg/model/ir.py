@@ -176,14 +176,7 @@ def lower_features(spec: VGGSpec, in_shape: Shape | None = None) -> tuple[Sequen
         layers.append(MaxPool2d(block.pool_size, block.pool_stride))
         blocks.append(Sequential(tuple(layers)))
     features = Sequential(tuple(blocks))
-    return features, _output_shape(features, shape)
-
-
-def _output_shape(features: Sequential, shape: Shape) -> Shape:
-    for block in features.children:
-        for layer in block.children:
-            shape = layer.output_shape(shape)
-    return shape
+    return features, features.output_shape(shape)
 
 
 def lower(spec: VGGSpec) -> Sequential:

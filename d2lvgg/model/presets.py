@@ -10,7 +10,7 @@ from .spec import VGGSpec
 
 # The paper's configurations (Simonyan & Zisserman, Table 1) as (num_convs, channels) blocks.
 _CHANNELS = (64, 128, 256, 512, 512)
-_PAPER = {
+_PAPER: dict[str, tuple[str, tuple[int, ...], dict[str, Any]]] = {
     "vgg11": ("A", (1, 1, 2, 2, 2), {}),
     "vgg11_lrn": ("A-LRN", (1, 1, 2, 2, 2), {"lrn": True}),
     "vgg13": ("B", (2, 2, 2, 2, 2), {}),

@@ -1,16 +1,54 @@
-"""Command-line arguments shared by several subcommands, and the backends' own options."""
+"""Command-line arguments shared by several subcommands, the backends' own options, and the recipes' help."""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from ..backends import DEFAULT as DEFAULT_BACKEND
 from ..backends import REGISTRY, all_options, declaration
 from ..backends import options as declared_options
 from ..language import LANGUAGES
+from ..training.config import AUTO_RECIPE, RECIPES, TrainConfig, auto_recipe
 
 BACKEND_HELP = f"{' or '.join(REGISTRY)} (default: {DEFAULT_BACKEND})"
-DEVICE_HELP = "; ".join(f"{name}: {declaration(name).DEVICES}" for name in REGISTRY)
+DEVICE_HELP = "; ".join(f"{name}: {declaration(name).devices}" for name in REGISTRY)
+DATA_DIR_HELP = "folder holding the four Fashion-MNIST files"
+
+
+def _show(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _setting(key: str, value: Any) -> str:
+    return f"{value} px" if key == "resize" else f"{key.replace('_', ' ')} {_show(value)}"
+
+
+def recipe_default(key: str, fallback: Any = None) -> str:
+    """``default: the recipe's, ...``: the default recipe's ``key``, then the recipes that differ from it."""
+    values = {name: recipe.get(key, fallback) for name, recipe in RECIPES.items()}
+    usual = values[TrainConfig.recipe]
+    differing: dict[Any, list[str]] = {}
+    for name, value in values.items():
+        if value != usual:
+            differing.setdefault(value, []).append(name)
+    parts = [_show(usual), *(f"{', '.join(names)}: {_show(value)}" for value, names in differing.items())]
+    return f"default: the recipe's, {'; '.join(parts)}"
+
+
+def recipe_help() -> str:
+    """What ``--recipe`` chooses between: ``auto``, then each recipe's settings, read from the table."""
+    base = TrainConfig.recipe
+    described = [f"{base}: {', '.join(_setting(k, v) for k, v in RECIPES[base].items())}"]
+    for name, recipe in RECIPES.items():
+        if name != base:
+            changed = [_setting(k, v) for k, v in recipe.items() if RECIPES[base].get(k) != v]
+            described.append(f"{name}: {base} with {', '.join(changed)}")
+    auto = (
+        f"{AUTO_RECIPE} (default): {auto_recipe(True)}, or {auto_recipe(False)} when no --arch is given and "
+        "there is no GPU"
+    )
+    return "; ".join([auto, *described])
 
 
 def _head(text: str) -> tuple[int, ...]:

@@ -10,27 +10,51 @@ from .. import language
 from ..backends import DEFAULT as DEFAULT_BACKEND
 from ..backends import REGISTRY, declaration
 from ..errors import D2LVGGError, RunInterrupted
-from ..training.config import AUTO_RECIPE, DEFAULT_ARCH, RECIPES
+from ..training.config import AUTO_RECIPE, BOOK, DEFAULT_ARCH, RECIPES, SCHEDULES, TrainConfig
 from . import commands, interop
 from .arguments import (
     BACKEND_HELP,
+    DATA_DIR_HELP,
     DEVICE_HELP,
     add_arch_options,
     add_backend_options,
     add_language_option,
     backend_pair,
+    recipe_default,
+    recipe_help,
 )
+from .bench import BenchConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
-    titles = [declaration(name).TITLE for name in REGISTRY]
+    """The ``d2lvgg`` parser: one subcommand per verb, each added by its own function below."""
+    titles = [declaration(name).title for name in REGISTRY]
     frameworks = f"{', '.join(titles[:-1])} and {titles[-1]}" if len(titles) > 1 else titles[0]
     parser = argparse.ArgumentParser(prog="d2lvgg", description=f"VGG from Dive into Deep Learning, in {frameworks}.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (
+        _add_presets,
+        _add_summary,
+        _add_spec,
+        _add_train,
+        _add_parity,
+        _add_compare,
+        _add_sweep,
+        _add_bench,
+        _add_draw,
+        _add_evaluate,
+        _add_interop,
+    ):
+        add(sub)
+    return parser
 
+
+def _add_presets(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("presets", help="list the named architectures")
     p.set_defaults(func=commands.cmd_presets)
 
+
+def _add_summary(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("summary", help="layer-by-layer shapes, parameters and MACs, without any framework")
     p.add_argument("arch", nargs="+", metavar="NAME_OR_SPEC_FILE", help="preset name(s) or .json/.toml spec file(s)")
     add_arch_options(p)
@@ -38,36 +62,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("table", "json", "markdown"), default="table")
     p.set_defaults(func=commands.cmd_summary)
 
+
+def _add_spec(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("spec", help="print a resolved spec as a JSON or TOML file to edit")
     p.add_argument("arch", metavar="NAME_OR_SPEC_FILE")
     add_arch_options(p)
     p.add_argument("--format", choices=("json", "toml"), default="toml")
     p.set_defaults(func=commands.cmd_spec)
 
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    """``train``: the hyperparameters default to None, so the recipe decides; their help reads the recipe table."""
     p = sub.add_parser("train", help="train on Fashion-MNIST with the textbook's recipe; writes a run folder")
     p.add_argument("--backend", default=DEFAULT_BACKEND, help=BACKEND_HELP)
-    p.add_argument("--arch", metavar="NAME_OR_SPEC_FILE", help=f"default: the recipe's, else {DEFAULT_ARCH}")
+    p.add_argument("--arch", metavar="NAME_OR_SPEC_FILE", help=recipe_default("arch", DEFAULT_ARCH))
     add_arch_options(p, input_size=False)
+    p.add_argument("--recipe", default=AUTO_RECIPE, choices=(AUTO_RECIPE, *RECIPES), help=recipe_help())
+    p.add_argument("--momentum", type=float, help=f"SGD momentum ({recipe_default('momentum', TrainConfig.momentum)})")
     p.add_argument(
-        "--recipe",
-        default=AUTO_RECIPE,
-        choices=(AUTO_RECIPE, *RECIPES),
-        help="auto (default): d2l-zh, or d2l-cpu when no --arch is given and there is no GPU; d2l-zh: lr 0.05, "
-        "224 px; d2l-en: lr 0.01; d2l-cpu: d2l-zh on d2l_vgg11_cpu at 32 px; cpu-lab: d2l_vgg11_lab with "
-        "momentum and a cosine schedule, 32 px",
+        "--weight-decay",
+        type=float,
+        help=f"L2 weight decay ({recipe_default('weight_decay', TrainConfig.weight_decay)})",
     )
-    p.add_argument("--momentum", type=float, help="SGD momentum (default: the recipe's; the book's is 0)")
-    p.add_argument("--weight-decay", type=float, help="L2 weight decay (default: the recipe's; the book's is 0)")
-    p.add_argument("--schedule", choices=("constant", "cosine"), help="learning-rate schedule (default: the recipe's)")
-    p.add_argument("--epochs", type=int, help="default: 10")
-    p.add_argument("--lr", type=float, help="default: the recipe's")
-    p.add_argument("--batch-size", type=int, help="default: 128")
-    p.add_argument("--resize", type=int, help="input size the images are resized to (default: 224)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help=DEVICE_HELP)
-    p.add_argument("--init", default="xavier", help="xavier (the book's), kaiming, torch-default or framework")
+    p.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        help=f"learning-rate schedule ({recipe_default('schedule', TrainConfig.schedule)})",
+    )
+    p.add_argument("--epochs", type=int, help=recipe_default("epochs"))
+    p.add_argument("--lr", type=float, help=recipe_default("lr"))
+    p.add_argument("--batch-size", type=int, help=recipe_default("batch_size"))
+    p.add_argument("--resize", type=int, help=f"input size the images are resized to ({recipe_default('resize')})")
+    p.add_argument("--seed", type=int, default=TrainConfig.seed)
+    p.add_argument("--device", default=TrainConfig.device, help=DEVICE_HELP)
+    p.add_argument("--init", default=TrainConfig.init, help="xavier (the book's), kaiming, torch-default or framework")
     add_backend_options(p)
-    p.add_argument("--data-dir", help="folder holding the four Fashion-MNIST files")
+    p.add_argument("--data-dir", help=DATA_DIR_HELP)
     p.add_argument("--train-limit", type=int, help="train on the first N training images only")
     p.add_argument("--test-limit", type=int, help="score on the first N test images only")
     p.add_argument("--out", help="run folder (default: runs/ARCH-BACKEND-TIME)")
@@ -78,8 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_language_option(p)
     p.set_defaults(func=commands.cmd_train)
 
+
+def _add_parity(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("parity", help="check that two backends agree on a spec; exits 1 on a failure")
-    p.add_argument("--arch", default=DEFAULT_ARCH, metavar="NAME_OR_SPEC_FILE", help=f"default: {DEFAULT_ARCH}")
+    p.add_argument("--arch", default=DEFAULT_ARCH, metavar="NAME_OR_SPEC_FILE", help="default: %(default)s")
     add_arch_options(p)
     p.add_argument(
         "--backends", type=backend_pair, metavar="A,B", help="the two backends (default: every installed pair)"
@@ -92,46 +124,69 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--train", action="store_true", help="also train both on Fashion-MNIST and compare accuracy")
     p.add_argument("--onnx", action="store_true", help="also run each backend's ONNX export in ONNX Runtime")
-    p.add_argument("--epochs", type=int, default=5, help="--train: epochs (default: 5)")
-    p.add_argument("--lr", type=float, default=0.05, help="--train: learning rate (default: 0.05)")
-    p.add_argument("--batch-size", type=int, default=64, help="--train: batch size (default: 64)")
-    p.add_argument("--data-dir", help="folder holding the four Fashion-MNIST files")
+    p.add_argument("--epochs", type=int, default=5, help="--train: epochs (default: %(default)s)")
+    p.add_argument("--lr", type=float, default=TrainConfig.lr, help="--train: learning rate (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=64, help="--train: batch size (default: %(default)s)")
+    p.add_argument("--data-dir", help=DATA_DIR_HELP)
     p.add_argument("--out", help="folder for parity.json, parity.md and training runs")
     add_language_option(p)
     p.set_defaults(func=commands.cmd_parity)
 
+
+def _add_compare(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="finished runs side by side: a table, an overlaid plot, markdown")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--out", help="folder for compare.md, compare.png and compare.svg (default: runs/compare-TIME)")
     add_language_option(p)
     p.set_defaults(func=commands.cmd_compare)
 
+
+def _add_sweep(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="train every cell of a comparison grid (TOML), then compare them all")
     p.add_argument("grid", nargs="?", metavar="GRID", help="a grid .toml file or a shipped grid's name")
     p.add_argument("--list", action="store_true", help="list the shipped grids")
     p.add_argument("--dry-run", action="store_true", help="print what each cell would do, and do nothing")
     p.add_argument("--out", help="folder for the cells and the comparison (default: runs/sweep-NAME)")
-    p.add_argument("--data-dir", help="folder holding the four Fashion-MNIST files")
+    p.add_argument("--data-dir", help=DATA_DIR_HELP)
     add_language_option(p)
     p.set_defaults(func=commands.cmd_sweep)
 
+
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    """``bench``: the book's input size, and the measuring defaults of ``BenchConfig``."""
     p = sub.add_parser("bench", help="training throughput of d2lvgg's loop against the textbook's, same machine")
     p.add_argument("--backend", default=DEFAULT_BACKEND, help=BACKEND_HELP)
-    p.add_argument("--arch", default=DEFAULT_ARCH, metavar="NAME_OR_SPEC_FILE", help=f"default: {DEFAULT_ARCH}")
+    p.add_argument("--arch", default=DEFAULT_ARCH, metavar="NAME_OR_SPEC_FILE", help="default: %(default)s")
     add_arch_options(p, input_size=False)
-    p.add_argument("--resize", type=int, default=224, help="input size in pixels (default: 224)")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--steps", type=int, default=20, help="measured steps per repetition (default: 20)")
+    p.add_argument("--resize", type=int, default=BOOK["resize"], help="input size in pixels (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=BenchConfig.batch_size)
+    p.add_argument("--device", default=TrainConfig.device)
+    p.add_argument(
+        "--steps", type=int, default=BenchConfig.steps, help="measured steps per repetition (default: %(default)s)"
+    )
     p.add_argument("--epoch", action="store_true", help="time one whole epoch per repetition instead of --steps")
-    p.add_argument("--warmup", type=int, default=3, help="steps run before measuring (default: 3)")
-    p.add_argument("--repeats", type=int, default=3, help="repetitions, each in a fresh process; the median is kept")
-    p.add_argument("--workers", type=int, default=4, help="the textbook loop's DataLoader workers (the book's: 4)")
-    p.add_argument("--data-dir", help="folder holding the four Fashion-MNIST files")
+    p.add_argument(
+        "--warmup", type=int, default=BenchConfig.warmup, help="steps run before measuring (default: %(default)s)"
+    )
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=BenchConfig.repeats,
+        help="repetitions, each in a fresh process; the median is kept",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=BenchConfig.workers,
+        help="the textbook loop's DataLoader workers (the book's: %(default)s)",
+    )
+    p.add_argument("--data-dir", help=DATA_DIR_HELP)
     p.add_argument("--json", metavar="FILE", help="also write every measurement as JSON")
     add_backend_options(p)
     p.set_defaults(func=commands.cmd_bench)
 
+
+def _add_draw(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("draw", help="draw a network's blocks with their shapes (PNG and SVG)")
     p.add_argument("arch", metavar="NAME_OR_SPEC_FILE")
     add_arch_options(p)
@@ -140,14 +195,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_language_option(p)
     p.set_defaults(func=commands.cmd_draw)
 
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="re-score a run's saved weights on the test set")
     p.add_argument("run", metavar="RUN_DIR")
     p.add_argument("--backend", help=f"score with this backend instead of the one that trained ({', '.join(REGISTRY)})")
     p.add_argument("--device", help="default: the device the run asked for")
-    p.add_argument("--data-dir", help="folder holding the four Fashion-MNIST files")
+    p.add_argument("--data-dir", help=DATA_DIR_HELP)
     p.set_defaults(func=commands.cmd_evaluate)
-    _add_interop(sub)
-    return parser
 
 
 def _add_interop(sub: argparse._SubParsersAction) -> None:

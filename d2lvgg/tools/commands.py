@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from ..errors import ConfigError
 from ..training.config import AUTO_RECIPE, auto_recipe
@@ -128,20 +129,21 @@ def cmd_parity(args: argparse.Namespace) -> int:
     from ..optional import require
     from ..training.config import TrainConfig
     from . import render
-    from .parity import installed_pairs, pairs_table, run_parity
+    from .parity import default_pair, installed_pairs, pairs_table, run_parity
 
     spec = resolve_spec(args.arch, **arch_overrides(args))
     if args.onnx:  # named before the other checks run, not after
         require("onnx", "onnx", "parity --onnx")
         require("onnxruntime", "onnx", "parity --onnx")
-    pairs = [args.backends] if args.backends else installed_pairs() or [None]  # None: run_parity explains
+    pairs = [args.backends] if args.backends else installed_pairs() or [default_pair()]  # fewer than 2: it explains
     root = Path(args.out or f"runs/parity-{spec.name}-{spec.input_size}")
     config = None
     if args.train:
         config = TrainConfig(
             epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, device="cpu", data_dir=args.data_dir
         )
-    reports, trained = [], {}  # trained: each backend trains once, whichever pairs it is in
+    reports = []
+    trained: dict[str, Any] = {}  # each backend trains once, whichever pairs it is in
     for pair in pairs:
         out = root if len(pairs) == 1 else root / "-vs-".join(pair)
         report = run_parity(

@@ -13,14 +13,15 @@ from typing import Any
 
 from ..language import word
 from ..model.analysis import LayerInfo, summarize
-from ..model.spec import Block, VGGSpec
+from ..model.spec import Block, Conv, VGGSpec
 
 BLOCK_COLOUR, DENSE_COLOUR, INPUT_COLOUR = "#4c72b0", "#dd8452", "#8c8c8c"
 
 
 def _block_lines(block: Block, spec: VGGSpec) -> list[str]:
     """The layers inside one block, as short lines: '2 x conv 3x3, 64', 'max pool 2/2'."""
-    lines, run = [], []
+    lines: list[str] = []
+    run: list[Conv] = []
     for conv in (*block.convs, None):
         if run and (conv is None or conv != run[0]):
             k, first = run[0].kernel_size, run[0]

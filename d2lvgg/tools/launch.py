@@ -13,7 +13,7 @@ from ..errors import ConfigError, RunError
 
 def launch_command(backend: str, nproc: int, train_args: list[str], out: str) -> list[str]:
     """The launcher's command line that runs ``d2lvgg train TRAIN_ARGS`` in ``nproc`` processes into ``out``."""
-    template = declaration(backend).LAUNCHER
+    template = declaration(backend).launcher
     if not template:
         raise ConfigError(f"the {backend} backend has no data-parallel launcher: leave out --nproc")
     main = Path(__file__).resolve().parent.parent / "__main__.py"
@@ -26,7 +26,7 @@ def launch(backend: str, nproc: int, train_args: list[str], out: str) -> int:
         raise ConfigError(f"--nproc must be 2 or more, got {nproc}; for one process leave it out")
     command = launch_command(backend, nproc, train_args, out)
     print(f"running: {shlex.join(command)}", flush=True)
-    environment = declaration(backend).LAUNCH_ENVIRONMENT | dict(os.environ)  # the user's own settings win
+    environment = dict(declaration(backend).launch_environment) | dict(os.environ)  # the user's own settings win
     status = subprocess.run(command, env=environment, check=False).returncode
     if status:
         raise RunError(

@@ -92,8 +92,8 @@ def load_grid(source: str | Path) -> Grid:
     if not path.is_file():
         known = shipped_grids()
         if str(source) not in known:
-            names = ", ".join(known)
-            raise ConfigError(f"no grid file {source!r} and no shipped grid of that name; shipped grids: {names}")
+            shipped = ", ".join(known)
+            raise ConfigError(f"no grid file {source!r} and no shipped grid of that name; shipped grids: {shipped}")
         path = known[str(source)]
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))

@@ -65,7 +65,8 @@ def starting_weights(
     dense = [(layer, op) for layer, op in leaves if isinstance(op, ir.Linear)]
     channels = next(op.out_channels for _, op in reversed(leaves) if isinstance(op, ir.Conv2d))
     size = round((dense[0][1].in_features / channels) ** 0.5)
-    arrays, notes = {}, []
+    arrays: dict[str, np.ndarray] = {}
+    notes: list[str] = []
     for name, shape in shapes.items():
         layer = name.rsplit(".", 1)[0]
         if layer not in dict(dense):

@@ -1,18 +1,23 @@
 """The textbook's training loop (d2l's ``train_ch6``), once, for every backend.
 
 ``train`` builds and initialises the network and makes a run folder; ``resume`` reopens one;
-``fit`` is the loop: for each epoch, SGD steps over seeded batches with the metrics accumulated,
-then the test accuracy, the log and a checkpoint. The machinery sits in ``session``.
+``fit`` is the loop: for each epoch, one ``runner.train_step`` per seeded batch (forward, loss,
+backward, optimizer step) with the metrics accumulated, then the test accuracy, the log and a
+checkpoint. The machinery (display, files, Ctrl-C) sits in ``session``.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from .. import language
+from ..backends.base import Runner
 from ..data.fashion_mnist import load_fashion_mnist
+from ..data.pipeline import epoch_batches
 from ..errors import RunError
 from ..model import ir
 from ..model.initializers import initial_weights
@@ -20,10 +25,10 @@ from ..model.spec import VGGSpec
 from .checkpoint import Checkpoint, epoch_seed, load_checkpoint
 from .config import TrainConfig, learning_rate
 from .finetune import starting_weights
-from .meter import Meter, train_steps
+from .metrics import EpochMetrics
 from .report import RunResult
 from .rundir import CHECKPOINT, CONFIG, EPOCHS, STEPS, WEIGHTS, RunDir
-from .session import Progress, Session, epoch_batches
+from .session import Progress, Session
 from .setup import (
     check_fits_fashion_mnist,
     check_shares,
@@ -49,13 +54,13 @@ def train(
     check_fits_fashion_mnist(spec)
     language.current()  # the plot's language and font, checked before the first epoch rather than after the last
     out = RunDir.check_new(out or default_run_dir(spec, config.backend), overwrite=overwrite)
-    load_fashion_mnist(config.data_dir)  # fail on missing or damaged data before making a run folder
+    data = load_fashion_mnist(config.data_dir)  # fails on missing or damaged data before a run folder is made
     network = ir.lower(spec)
     runner = make_runner(network, config)
     check_shares(runner.world, config)
     if config.init != "framework":
         runner.load_state(initial_weights(network, config.init, config.seed))
-    adapted = []
+    adapted: list[str] = []
     if config.weights:  # fine-tuning: the layers that do not fit keep the draw above
         start, adapted = starting_weights(config.weights, network, runner.state())
         runner.load_state(start)
@@ -64,7 +69,7 @@ def train(
     if runner.world.leader:
         run = RunDir.create(out, overwrite=overwrite)
         run.write_json(CONFIG, config_record(spec, config, runner) | {"adapted": adapted})
-    session = Session(spec, config, run, runner, Progress())
+    session = Session(spec, config, run, runner, data, Progress())
     session.show(progress=progress, echo=echo)
     for note in adapted:
         session.say(f"  from {config.weights}: {note}")
@@ -95,7 +100,7 @@ def resume(path: str | Path, *, progress: bool = True, echo: bool = True) -> Run
     if runner.world.leader:
         run.rewrite_rows(STEPS, done.steps)  # drop rows of the epoch that was cut short
         run.rewrite_rows(EPOCHS, done.epochs)
-    session = Session(spec, config, run, runner, done)
+    session = Session(spec, config, run, runner, load_fashion_mnist(config.data_dir), done)
     session.show(progress=progress, echo=echo)
     return fit(session)
 
@@ -107,14 +112,21 @@ def fit(session: Session) -> RunResult:
         for epoch in range(session.first_epoch, config.epochs):
             runner.start_epoch(epoch_seed(config.seed, epoch))  # this epoch's dropout masks
             runner.set_lr(learning_rate(config, epoch))
-            meter = Meter(runner, epoch, session.steps_per_epoch)  # the book's Accumulator(3)
-            train_steps(runner, session.train_batches(epoch), meter, on_read=session.after_read)
+            metrics = EpochMetrics(epoch, session.steps_per_epoch)  # the book's Accumulator(3)
+            for x, y in session.train_batches(epoch):
+                tic = time.perf_counter()
+                loss, correct = runner.train_step(x, y)  # forward, loss, backward, optimizer step
+                metrics.add(loss, correct, len(y), time.perf_counter() - tic)
+                if metrics.due():  # every few steps, not every step: one host sync for several
+                    metrics.read(runner.fetch)
+                    session.after_read(metrics)
+            metrics.read(runner.fetch)
             test_acc = evaluate(runner, session.test_batches(), len(session.test_data[1]))
-            session.end_epoch(meter, test_acc)  # the CSVs, the plot, the epoch's line, a checkpoint
+            session.end_epoch(metrics, test_acc)  # the CSVs, the plot, the epoch's line, a checkpoint
     return session.finish()
 
 
-def evaluate(runner: Any, batches: Any, examples: int) -> float:
+def evaluate(runner: Runner, batches: Iterable[tuple[Any, Any]], examples: int) -> float:
     """Test accuracy in evaluation mode over ``batches`` (one host sync), as the book's ``evaluate_accuracy_gpu``."""
     counts = [runner.evaluate(x, y)[1] for x, y in batches]
     return sum(runner.fetch(counts)) / examples
@@ -143,7 +155,7 @@ def evaluate_run(
     runner.load_state(arrays)
     data = load_fashion_mnist(config.data_dir)
     test = data.test_images[: config.test_limit], data.test_labels[: config.test_limit]
-    order = epoch_batches(None, test, batch_size or config.batch_size, spec.input_size, (False, 0, 0))
+    order = epoch_batches(*test, batch_size=batch_size or config.batch_size, size=spec.input_size)
     acc = evaluate(runner, order, len(test[1]))
     where = {"run": str(run.path), "backend": config.backend, "device": runner.device_label}
     return where | {"test_acc": acc, "examples": len(test[1])}

@@ -1,4 +1,4 @@
-"""A run in progress: its network and data, its folder, and what it shows; the loop's helpers.
+"""A run in progress: its runner and data, its folder, and what it shows; the loop's helpers.
 
 ``loop.fit`` reads like the book's ``train_ch6``; the machinery it calls lives here: seeded
 batches (from the device or from numpy), plot points and the progress bar after each metrics
@@ -16,14 +16,14 @@ from typing import Any
 import numpy as np
 
 from ..backends.base import Runner
-from ..data.fashion_mnist import load_fashion_mnist
-from ..data.pipeline import batches, num_batches
+from ..data.fashion_mnist import FashionMNIST
+from ..data.pipeline import epoch_batches, num_batches
 from ..errors import ConfigError, RunInterrupted
 from ..model.spec import VGGSpec
 from . import plot
 from .checkpoint import Checkpoint, save_checkpoint
 from .config import TrainConfig
-from .meter import Meter
+from .metrics import EpochMetrics
 from .progress import ProgressBar
 from .report import History, RunResult, epoch_line, estimate_line
 from .rundir import EPOCHS, PLOT, RESULT, STEPS, WEIGHTS, RunDir
@@ -51,9 +51,10 @@ class Progress:
 class Session:
     """One run's runner, data and folder, with the metrics so far; ``show`` turns the display on."""
 
-    def __init__(self, spec: VGGSpec, config: TrainConfig, run: RunDir, runner: Runner, done: Progress) -> None:
+    def __init__(
+        self, spec: VGGSpec, config: TrainConfig, run: RunDir, runner: Runner, data: FashionMNIST, done: Progress
+    ) -> None:
         self.spec, self.config, self.run, self.runner, self.done = spec, config, run, runner, done
-        data = load_fashion_mnist(config.data_dir)
         self.train_data = data.train_images[: config.train_limit], data.train_labels[: config.train_limit]
         self.test_data = data.test_images[: config.test_limit], data.test_labels[: config.test_limit]
         self.train_feed = runner.data(*self.train_data, spec.input_size)
@@ -86,49 +87,50 @@ class Session:
         return self._batches(self.test_data, self.test_feed, shuffle=False, epoch=0)
 
     def _batches(self, data: tuple[np.ndarray, np.ndarray], feed: Any, *, shuffle: bool, epoch: int) -> Iterator:
+        size, seed = self.spec.input_size, self.config.seed
         return epoch_batches(
-            feed, data, self.config.batch_size, self.spec.input_size, (shuffle, self.config.seed, epoch)
+            *data, batch_size=self.config.batch_size, size=size, shuffle=shuffle, seed=seed, epoch=epoch, feed=feed
         )
 
-    def after_read(self, meter: Meter) -> None:
+    def after_read(self, metrics: EpochMetrics) -> None:
         """Fresh metrics: stop on a diverged loss, add a plot point, move the bar, estimate once."""
-        if not np.isfinite(meter.loss):
-            self._diverged(meter)
-        if meter.at_point():
-            x = meter.epoch + meter.steps / meter.per_epoch
-            self.done.points.append({"x": x, "train_loss": meter.train_loss, "train_acc": meter.train_acc})
-        speed = (self.done.examples_seen + meter.examples) / max(self.done.step_seconds + meter.seconds, 1e-9)
-        self.bar.update(meter.train_loss, meter.train_acc, speed, meter.last_read)
-        if self._estimate_due and meter.steps >= ESTIMATE_AFTER and meter.second_step_started is not None:
-            seconds = (time.perf_counter() - meter.second_step_started) / (meter.steps - 1) * meter.per_epoch
+        if not np.isfinite(metrics.loss):
+            self._diverged(metrics)
+        if metrics.at_point():
+            x = metrics.epoch + metrics.steps / metrics.per_epoch
+            self.done.points.append({"x": x, "train_loss": metrics.train_loss, "train_acc": metrics.train_acc})
+        speed = (self.done.examples_seen + metrics.examples) / max(self.done.step_seconds + metrics.seconds, 1e-9)
+        self.bar.update(metrics.train_loss, metrics.train_acc, speed, metrics.last_read)
+        if self._estimate_due and metrics.steps >= ESTIMATE_AFTER and metrics.warm_since is not None:
+            seconds = (time.perf_counter() - metrics.warm_since) / (metrics.steps - 1) * metrics.per_epoch
             epochs = (self.first_epoch, self.config.epochs)
-            self.say(estimate_line(seconds, meter.steps - 1, self.spec, self.runner.device_label, epochs))
+            self.say(estimate_line(seconds, metrics.steps - 1, self.spec, self.runner.device_label, epochs))
             self._estimate_due = False
 
-    def _diverged(self, meter: Meter) -> None:
-        bad = next(row for row in meter.rows if not np.isfinite(row["loss"]))
+    def _diverged(self, metrics: EpochMetrics) -> None:
+        bad = next(row for row in metrics.rows if not np.isfinite(row["loss"]))
         if self.runner.world.leader:
-            self.run.append_rows(STEPS, meter.rows[: meter.rows.index(bad) + 1])
+            self.run.append_rows(STEPS, metrics.rows[: metrics.rows.index(bad) + 1])
         raise ConfigError(
             f"the loss became {bad['loss']} at epoch {bad['epoch']}, step {bad['step']}: the run "
             f"diverged; try a smaller learning rate than {self.config.lr} (metrics so far are in {self.run.path})"
         )
 
-    def end_epoch(self, meter: Meter, test_acc: float) -> None:
+    def end_epoch(self, metrics: EpochMetrics, test_acc: float) -> None:
         """The epoch's metrics to the CSVs, the plot and the screen, then a checkpoint."""
         done = self.done
-        done.step_seconds += meter.seconds
-        done.examples_seen += meter.examples
+        done.step_seconds += metrics.seconds
+        done.examples_seen += metrics.examples
         done.wall_seconds = time.perf_counter() - self._started
-        row = {"epoch": meter.epoch + 1, "train_loss": meter.train_loss, "train_acc": meter.train_acc}
+        row = {"epoch": metrics.epoch + 1, "train_loss": metrics.train_loss, "train_acc": metrics.train_acc}
         row |= {"test_acc": test_acc, "examples_per_sec": done.examples_seen / done.step_seconds}
         row["wall_seconds"] = done.wall_seconds
-        done.steps += meter.rows
+        done.steps += metrics.rows
         done.epochs.append(row)
         if self.runner.world.leader:
-            self.run.append_rows(STEPS, meter.rows)
+            self.run.append_rows(STEPS, metrics.rows)
             self.run.append_rows(EPOCHS, [row])
-            checkpoint = Checkpoint(meter.epoch + 1, self.runner.state(), self.runner.optimizer_state(), asdict(done))
+            checkpoint = Checkpoint(metrics.epoch + 1, self.runner.state(), self.runner.optimizer_state(), asdict(done))
             save_checkpoint(self.run.path, checkpoint)
             self.live.update(done.points, done.epochs)
         self.bar.note(epoch_line(row, self.config.epochs), self.say)
@@ -170,15 +172,3 @@ class Session:
         for line in result.summary_lines():
             self.say(line)
         return result
-
-
-def epoch_batches(feed: Any, data: tuple[np.ndarray, np.ndarray], batch_size: int, size: int, order: tuple) -> Iterator:
-    """An epoch's batches: from ``feed`` (a runner's device-resident dataset) when there is one, else numpy's.
-
-    ``order`` is ``(shuffle, seed, epoch)``.
-    """
-    shuffle, seed, epoch = order
-    if feed is not None:
-        return feed.batches(batch_size=batch_size, shuffle=shuffle, seed=seed, epoch=epoch)
-    images, labels = data
-    return batches(images, labels, batch_size=batch_size, resize=size, shuffle=shuffle, seed=seed, epoch=epoch)

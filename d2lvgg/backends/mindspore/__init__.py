@@ -6,36 +6,35 @@ This file declares the backend without importing MindSpore; ``backend.py`` imple
 import os
 import tempfile
 
-from ..base import Option
+from ..base import Declaration, Option
 
-TITLE = "MindSpore"  # the name people know it by
-FRAMEWORK = "mindspore"
-EXTRA = "mindspore"
-DEVICES = "auto, cpu, gpu or ascend"
-CHECKPOINT_SUFFIXES: tuple[str, ...] = (".ckpt",)  # MindSpore's checkpoints (MindCV's among them)
-DEVICE_NAMES = {"cuda": "gpu"}
-TEXTBOOK = {"conv_bias": False}  # the MindSpore edition leaves nn.Conv2d's has_bias at its default, False
-TEXTBOOK_LOADER = False  # its edition loads through mindspore.dataset, which the benchmark does not re-create
-LOAD_FIRST: tuple[str, ...] = ()
-# Set before MindSpore loads. GLOG_v: its C++ side logs every WARNING otherwise. ONEDNN_MAX_CPU_ISA:
-# MindSpore 2.10's oneDNN picks a reference convolution on AVX-512 CPUs for its NCHW float32
-# layout, 25 ms where the AVX2 kernels take 0.4 ms (docs/speed.md). MS_OM_PATH: where a failed
-# graph compile writes rank_0/om/analyze_fail.ir (else the working folder).
-ENVIRONMENT = {
-    "GLOG_v": "3",
-    "ONEDNN_MAX_CPU_ISA": "AVX2",
-    "MS_OM_PATH": os.path.join(tempfile.gettempdir(), "d2lvgg-mindspore"),
-}
-# Data-parallel: msrun on this machine; it runs a script (d2lvgg's __main__.py) and keeps its
-# processes' logs beside the run folder.
-LAUNCHER = (
-    "msrun",
-    "--worker_num={nproc}",
-    "--local_worker_num={nproc}",
-    "--master_addr=127.0.0.1",
-    "--join=True",
-    "--log_dir={out}-msrun-logs",
-    "{main}",
+DECLARATION = Declaration(
+    title="MindSpore",
+    framework="mindspore",
+    extra="mindspore",
+    devices="auto, cpu, gpu or ascend",
+    options=(Option("ms_mode", "graph", "MindSpore's execution mode", ("graph", "pynative"), "--ms-mode"),),
+    # Set before MindSpore loads. GLOG_v: its C++ side logs every WARNING otherwise. ONEDNN_MAX_CPU_ISA:
+    # MindSpore 2.10's oneDNN picks a reference convolution on AVX-512 CPUs for its NCHW float32
+    # layout, 25 ms where the AVX2 kernels take 0.4 ms (docs/speed.md). MS_OM_PATH: where a failed
+    # graph compile writes rank_0/om/analyze_fail.ir (else the working folder).
+    environment={
+        "GLOG_v": "3",
+        "ONEDNN_MAX_CPU_ISA": "AVX2",
+        "MS_OM_PATH": os.path.join(tempfile.gettempdir(), "d2lvgg-mindspore"),
+    },
+    textbook={"conv_bias": False},  # the MindSpore edition leaves nn.Conv2d's has_bias at its default, False
+    # Data-parallel: msrun on this machine; it runs a script (d2lvgg's __main__.py) and keeps its
+    # processes' logs beside the run folder.
+    launcher=(
+        "msrun",
+        "--worker_num={nproc}",
+        "--local_worker_num={nproc}",
+        "--master_addr=127.0.0.1",
+        "--join=True",
+        "--log_dir={out}-msrun-logs",
+        "{main}",
+    ),
+    checkpoint_suffixes=(".ckpt",),  # MindSpore's checkpoints (MindCV's among them)
+    device_names={"cuda": "gpu"},
 )
-LAUNCH_ENVIRONMENT: dict[str, str] = {}
-OPTIONS = (Option("ms_mode", "graph", "MindSpore's execution mode", ("graph", "pynative"), "--ms-mode"),)

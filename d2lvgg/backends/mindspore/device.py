@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Callable
 
 import mindspore as ms
 
@@ -66,13 +67,17 @@ def _size_thread_pools() -> None:
     machine its spin-waiting threads outnumber the cores (docs/speed.md). Each setting can be made
     once per process: one made before (by the user) is kept.
     """
-    from mindspore._c_expression import RuntimeConf
+    _set_once(ms.device_context.cpu.op_tuning.threads_num, _cores())
+    _set_once(ms.runtime.dispatch_threads_num, 1)
 
-    conf = RuntimeConf.get_instance()
-    if not conf.is_op_threads_num_configured():
-        ms.device_context.cpu.op_tuning.threads_num(_cores())
-    if not conf.is_dispatch_threads_num_configured():
-        ms.runtime.dispatch_threads_num(1)
+
+def _set_once(setting: Callable[[int], object], value: int) -> None:
+    """Make one of MindSpore's once-per-process settings, unless it was made already."""
+    try:
+        setting(value)
+    except RuntimeError as error:
+        if "can not be set repeatedly" not in str(error):
+            raise
 
 
 def _interrupt(signum, frame) -> None:

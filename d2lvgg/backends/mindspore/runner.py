@@ -7,9 +7,11 @@ import numpy as np
 from mindspore import nn
 
 from ...model import ir
+from ..base import RunnerBase, StateMapping
 from .device import configure, sigterm_as_interrupt
 from .distributed import gradient_reducer, join_world, sum_over_world
-from .network import Dropout, compile_network
+from .dropout import DropoutMasks
+from .network import compile_network
 
 # Neutral (PyTorch) tensor names -> MindSpore's, for batch norm; all others are the same.
 BN_NAMES = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"}
@@ -46,18 +48,6 @@ def load_numpy_state(model: nn.Cell, arrays: dict[str, np.ndarray]) -> None:
         params[_ms_name(name, bn_layers)].set_data(ms.Tensor(np.ascontiguousarray(value, np.float32)))
 
 
-def _dropout_widths(model: nn.SequentialCell) -> list[tuple[Dropout, int]]:
-    """Each dropout cell of the head with the width of the dense layer before it."""
-    found, width = [], 0
-    for i in range(len(model)):
-        cell = model[i]
-        if isinstance(cell, nn.Dense):
-            width = cell.out_channels
-        elif isinstance(cell, Dropout):
-            found.append((cell, width))
-    return found
-
-
 class _TrainStep(nn.Cell):
     """Forward, backward and update as one cell: compiled whole in graph mode, eager in PyNative.
 
@@ -83,11 +73,13 @@ class _TrainStep(nn.Cell):
         return loss, logits
 
 
-class Runner:
+class Runner(RunnerBase):
     """A compiled network with plain SGD and softmax cross-entropy: the textbook's recipe.
 
     In graph mode the whole training step (forward, backward, update) is one compiled graph.
     """
+
+    weights = StateMapping(state_to_numpy, load_numpy_state)
 
     def __init__(self, network: ir.Sequential, *, device: str = "auto", seed: int = 0, mode: str = "graph") -> None:
         target = configure(device, mode)
@@ -99,24 +91,13 @@ class Runner:
         ms.set_seed(seed)
         self.model = compile_network(network)
         self.loss = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean")
-        self._step = None
-        self._dropouts = _dropout_widths(self.model)
-        self._masks = np.random.default_rng(seed)
-
-    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
-        load_numpy_state(self.model, arrays)
-
-    def data(self, images: np.ndarray, labels: np.ndarray, size: int) -> None:
-        """No device-resident dataset: the trainer's numpy batches are copied in once per step."""
-        return None
+        self._step: _TrainStep | None = None
+        self.dropout = DropoutMasks(self.model, self.world, seed)  # before any graph is compiled
 
     def fetch(self, values: list[float]) -> list[float]:
         """Metrics are already Python numbers (each step reads its loss back); summed over the world."""
         values = [float(v) for v in values]
         return sum_over_world(values) if self.world.size > 1 and values else values
-
-    def state(self) -> dict[str, np.ndarray]:
-        return state_to_numpy(self.model)
 
     def set_optimizer(self, lr: float, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
         """SGD: plain by default (the book's), with momentum and weight decay for the lab recipe."""
@@ -134,20 +115,7 @@ class Runner:
 
     def start_epoch(self, seed: int) -> None:
         """Restart the dropout masks' stream, so an epoch's masks depend on the epoch alone."""
-        self._masks = np.random.default_rng(seed)
-
-    def _draw_masks(self, batch: int) -> None:
-        """One process's masks for the whole global batch; this process keeps its share's rows."""
-        share = self.world.share(batch)
-        for cell, width in self._dropouts:
-            keep = (self._masks.random((batch, width)) >= cell.p)[share]
-            mask = keep.astype(np.float32) / np.float32(1.0 - cell.p)
-            if cell.mask.shape[0] < len(mask) or cell.mask.shape[1] != width:
-                cell.mask.set_data(ms.Tensor(mask))
-            else:
-                padded = np.ones(cell.mask.shape, np.float32)
-                padded[: len(mask)] = mask
-                cell.mask.set_data(ms.Tensor(padded))
+        self.dropout.reseed(seed)
 
     def optimizer_state(self) -> dict[str, np.ndarray]:
         """The optimizer's own tensors (step count, learning rate, accumulators), not the weights."""
@@ -172,7 +140,7 @@ class Runner:
         """One SGD step; returns the share's summed loss and its number of correct predictions."""
         assert self._step is not None, "call set_optimizer first"
         self.model.set_train(True)
-        self._draw_masks(len(y))
+        self.dropout.draw(len(y))
         xs, ys = self._share(x, y)
         weight = ms.Tensor(len(ys) * self.world.size / len(y), ms.float32)
         loss, logits = self._step(*self._tensors(xs, ys), weight)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import paddle
 
 from ...errors import DeviceError
-from . import DEVICES
+from . import DECLARATION
 
 
 def _gpus() -> int:
@@ -20,7 +20,7 @@ def resolve_device(name: str = "auto") -> str:
     if kind == "cpu" and not index:
         return "cpu"
     if kind != "gpu" or (index and not index.isdigit()):
-        raise DeviceError(f"unknown device {name!r} for the paddle backend: use {DEVICES}")
+        raise DeviceError(f"unknown device {name!r} for the paddle backend: use {DECLARATION.devices}")
     if not _gpus():
         raise DeviceError(f"device {name!r} asked for, but this PaddlePaddle sees no GPU: use --device cpu")
     if int(index or 0) >= _gpus():

@@ -12,9 +12,10 @@ import paddle
 from paddle import nn
 
 from ...model import ir
-from ..base import World
+from ..base import RunnerBase, StateMapping, World
 from .device import resolve_device
 from .network import compile_network
+from .optimizer_buffers import load_buffers, save_buffers
 
 # Neutral (PyTorch) tensor names -> PaddlePaddle's, for batch norm's statistics; all others are the same.
 BN_NAMES = {"running_mean": "_mean", "running_var": "_variance"}
@@ -47,12 +48,14 @@ def load_numpy_state(model: nn.Layer, arrays: dict[str, np.ndarray]) -> None:
         state[own].set_value(value)
 
 
-class Runner:
+class Runner(RunnerBase):
     """A compiled network with plain SGD and cross-entropy, in PaddlePaddle's dynamic graph.
 
     ``to_static`` turns the network's forward pass into a static graph (``paddle.jit.to_static``);
     the loss, backward pass and update stay eager.
     """
+
+    weights = StateMapping(state_to_numpy, load_numpy_state)
 
     def __init__(self, network: ir.Sequential, *, device: str = "auto", seed: int = 0, to_static: bool = False) -> None:
         self.device_label = resolve_device(device)
@@ -66,16 +69,6 @@ class Runner:
         self.loss = nn.CrossEntropyLoss()
         self.optimizer: paddle.optimizer.Optimizer | None = None
 
-    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
-        load_numpy_state(self.model, arrays)
-
-    def state(self) -> dict[str, np.ndarray]:
-        return state_to_numpy(self.model)
-
-    def data(self, images: np.ndarray, labels: np.ndarray, size: int) -> None:
-        """No device-resident dataset: the trainer's numpy batches are copied in once per step."""
-        return None
-
     def set_optimizer(self, lr: float, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
         """SGD: plain by default (the book's), with momentum and weight decay for the lab recipe."""
         decay = paddle.regularizer.L2Decay(weight_decay) if weight_decay else None
@@ -85,51 +78,40 @@ class Runner:
         else:
             self.optimizer = paddle.optimizer.SGD(lr, parameters=params, weight_decay=decay)
 
+    def _sgd(self) -> paddle.optimizer.Optimizer:
+        if self.optimizer is None:
+            raise RuntimeError("call set_optimizer before training")
+        return self.optimizer
+
     def set_lr(self, lr: float) -> None:
-        self.optimizer.set_lr(lr)
+        self._sgd().set_lr(lr)
 
     def start_epoch(self, seed: int) -> None:
         """Reseed dropout, so an epoch's masks depend on the epoch alone (exact resume)."""
         paddle.seed(seed)
 
-    def _accumulators(self) -> dict[str, tuple[str, paddle.Tensor]]:
-        """The optimizer's per-parameter buffers, keyed by parameter position (names vary by process)."""
-        found = {}
-        for i, param in enumerate(self.model.parameters()):
-            for kind, per_param in getattr(self.optimizer, "_accumulators", {}).items():
-                if param.name in per_param:
-                    found[f"{kind}.{i}"] = (kind, per_param[param.name])
-        return found
-
     def optimizer_state(self) -> dict[str, np.ndarray]:
         """The learning rate and the momentum buffers, if any."""
-        state = {"lr": np.array(self.optimizer.get_lr(), dtype=np.float64)}
-        return state | {key: tensor.numpy().copy() for key, (_, tensor) in self._accumulators().items()}
+        state = {"lr": np.array(self._sgd().get_lr(), dtype=np.float64)}
+        return state | save_buffers(self._sgd(), self.model.parameters())
 
     def load_optimizer_state(self, arrays: dict[str, np.ndarray]) -> None:
         buffers = {k: v for k, v in arrays.items() if k != "lr"}
-        if not buffers:
-            return
-        params = self.model.parameters()
-        for key in buffers:
-            kind, index = key.rsplit(".", 1)
-            self.optimizer._add_accumulator(kind, params[int(index)])
-        for key, (_, tensor) in self._accumulators().items():
-            tensor.set_value(np.ascontiguousarray(buffers[key]))
+        load_buffers(self._sgd(), self.model.parameters(), buffers)
 
     def _tensors(self, x: np.ndarray, y: np.ndarray) -> tuple[paddle.Tensor, paddle.Tensor]:
         return paddle.to_tensor(x), paddle.to_tensor(np.asarray(y, dtype=np.int64))
 
     def train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
         """One SGD step; the batch's summed loss and its number of correct predictions."""
-        assert self.optimizer is not None, "call set_optimizer first"
+        optimizer = self._sgd()
         self.model.train()
         xs, ys = self._tensors(x, y)
         logits = self.model(xs)
         loss = self.loss(logits, ys)
         loss.backward()
-        self.optimizer.step()
-        self.optimizer.clear_grad()
+        optimizer.step()
+        optimizer.clear_grad()
         return float(loss) * len(y), int((logits.argmax(axis=1) == ys).sum())
 
     def fetch(self, values: list[float]) -> list[float]:

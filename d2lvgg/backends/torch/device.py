@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ...errors import DeviceError
-from . import DEVICES
+from . import DECLARATION
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -19,7 +19,7 @@ def resolve_device(name: str = "auto") -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise DeviceError(f"unknown device {name!r} for the torch backend: use {DEVICES}") from None
+        raise DeviceError(f"unknown device {name!r} for the torch backend: use {DECLARATION.devices}") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise DeviceError(f"device {name!r} asked for, but this PyTorch sees no CUDA GPU: use --device cpu")
@@ -28,7 +28,7 @@ def resolve_device(name: str = "auto") -> torch.device:
     elif device.type == "mps" and not torch.backends.mps.is_available():
         raise DeviceError("device 'mps' asked for, but Apple's MPS is not available here: use --device cpu")
     elif device.type not in ("cpu", "cuda", "mps"):
-        raise DeviceError(f"unsupported device {name!r} for the torch backend: use {DEVICES}")
+        raise DeviceError(f"unsupported device {name!r} for the torch backend: use {DECLARATION.devices}")
     return device
 
 

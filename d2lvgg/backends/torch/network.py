@@ -1,98 +1,68 @@
-"""The network in PyTorch: the book's ``vgg_block`` and ``vgg``, and the layer IR compiled to ``nn.Sequential``.
+"""VGG in PyTorch: the book's ``vgg_block`` and ``vgg`` as d2l-zh writes them, then the one builder of networks.
 
-``compile_network`` builds every network of the book's shape with ``vgg`` and any other (AlexNet)
-layer by layer from the IR; both give the same modules, so the same weights files load.
+``vgg(conv_arch)`` is the chapter's network for 1x224x224 images, exactly as printed in section 7.2.
+``compile_network`` builds any lowered spec (batch norm, LRN, other kernel sizes, heads and input
+sizes, AlexNet) from ``LAYERS``, one PyTorch layer per IR op; for the book's spec the two agree
+module for module (``tests/test_networks.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from torch import nn
 
 from ...model import ir
-from ...model.textbook import vgg_arguments
-
-LRN = ir.LocalResponseNorm()  # the IR's defaults (and batch norm's, below): the layers the IR table builds
 
 
-def vgg_block(
-    num_convs: int,
-    in_channels: int,
-    out_channels: int,
-    *,
-    kernel_sizes: Sequence[int] | None = None,
-    batch_norm: bool = False,
-    lrn: bool = False,
-    bias: bool = True,
-) -> nn.Sequential:
-    """The book's block: ``num_convs`` padded convolutions (3x3 unless ``kernel_sizes``), then a 2x2 pool."""
+def vgg_block(num_convs, in_channels, out_channels):
+    """The book's VGG block (7.2.1): 3x3 convolutions with padding 1, each with a ReLU, then a 2x2 max-pool."""
     layers = []
-    for i, kernel in enumerate(kernel_sizes or (3,) * num_convs):
-        layers.append(nn.Conv2d(in_channels, out_channels, kernel_size=kernel, padding=kernel // 2, bias=bias))
-        if batch_norm:
-            layers.append(nn.BatchNorm2d(out_channels, eps=ir.BatchNorm2d.eps, momentum=ir.BatchNorm2d.momentum))
+    for _ in range(num_convs):
+        layers.append(nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1))
         layers.append(nn.ReLU())
-        if lrn and i == 0:
-            layers.append(nn.LocalResponseNorm(LRN.size, alpha=LRN.alpha, beta=LRN.beta, k=LRN.k))
         in_channels = out_channels
     layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
     return nn.Sequential(*layers)
 
 
-def vgg(
-    conv_arch: Sequence[tuple[int, int]],
-    *,
-    kernel_sizes: Sequence[Sequence[int]] | None = None,
-    batch_norm: bool = False,
-    lrn: bool = False,
-    bias: bool = True,
-    in_channels: int = 1,
-    flattened: int | None = None,
-    head: Sequence[int] = (4096, 4096),
-    dropout: float = 0.5,
-    num_classes: int = 10,
-) -> nn.Sequential:
-    """The book's VGG; ``flattened`` is the feature count after the last block (224 px: ``out_channels * 7 * 7``)."""
+def vgg(conv_arch):
+    """The book's VGG (7.2.2): one block per ``(num_convs, out_channels)``, then the fully connected part."""
     conv_blks = []
-    for i, (num_convs, out_channels) in enumerate(conv_arch):
-        options = {"kernel_sizes": kernel_sizes[i] if kernel_sizes else None, "lrn": lrn and i == 0}
-        conv_blks.append(vgg_block(num_convs, in_channels, out_channels, batch_norm=batch_norm, bias=bias, **options))
+    in_channels = 1
+    # 卷积层部分 (the convolutional part)
+    for num_convs, out_channels in conv_arch:
+        conv_blks.append(vgg_block(num_convs, in_channels, out_channels))
         in_channels = out_channels
-    in_features = flattened or out_channels * 7 * 7
-    dense = []
-    for width in head:
-        dense += [nn.Linear(in_features, width), nn.ReLU(), nn.Dropout(dropout)]
-        in_features = width
-    return nn.Sequential(*conv_blks, nn.Flatten(), *dense, nn.Linear(in_features, num_classes))
 
-
-def _conv(op: ir.Conv2d) -> nn.Module:
-    return nn.Conv2d(
-        op.in_channels, op.out_channels, op.kernel_size, stride=op.stride, padding=op.padding, bias=op.bias
+    return nn.Sequential(
+        *conv_blks,
+        nn.Flatten(),
+        # 全连接层部分 (the fully connected part)
+        nn.Linear(out_channels * 7 * 7, 4096),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(4096, 4096),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(4096, 10),
     )
 
 
 LAYERS = {
-    ir.Conv2d: _conv,
+    ir.Conv2d: lambda op: nn.Conv2d(
+        op.in_channels, op.out_channels, op.kernel_size, stride=op.stride, padding=op.padding, bias=op.bias
+    ),
     ir.ReLU: lambda op: nn.ReLU(),
     ir.MaxPool2d: lambda op: nn.MaxPool2d(op.kernel_size, stride=op.stride),
     ir.Flatten: lambda op: nn.Flatten(),
     ir.Linear: lambda op: nn.Linear(op.in_features, op.out_features, bias=op.bias),
-    ir.Dropout: lambda op: nn.Dropout(p=op.p),
+    ir.Dropout: lambda op: nn.Dropout(op.p),
     ir.BatchNorm2d: lambda op: nn.BatchNorm2d(op.num_features, eps=op.eps, momentum=op.momentum),
     ir.LocalResponseNorm: lambda op: nn.LocalResponseNorm(op.size, alpha=op.alpha, beta=op.beta, k=op.k),
 }
 
 
-def compile_layers(node: ir.Node) -> nn.Module:
-    """One ``nn.Sequential`` per IR container, one framework layer per IR op."""
-    if isinstance(node, ir.Sequential):
-        return nn.Sequential(*(compile_layers(child) for child in node.children))
-    return LAYERS[type(node)](node)
-
-
 def compile_network(node: ir.Node) -> nn.Module:
-    """The book's ``vgg(...)`` for a book-shaped network, else ``compile_layers``: the same modules either way."""
-    arguments = vgg_arguments(node)
-    return compile_layers(node) if arguments is None else vgg(**arguments)
+    """One ``nn.Sequential`` per IR container, one PyTorch layer per IR op."""
+    if isinstance(node, ir.Sequential):
+        return nn.Sequential(*(compile_network(child) for child in node.children))
+    return LAYERS[type(node)](node)

@@ -11,6 +11,7 @@ from torch import nn
 
 from ...data.pipeline import epoch_order, num_batches, resize_weights
 from ...model import ir
+from ..base import RunnerBase, StateMapping
 from .device import device_label, resolve_device
 from .distributed import join_world, local_device, share_dropout, sum_over_world
 from .network import compile_network
@@ -61,7 +62,7 @@ class DeviceData:
             yield self.runner.layout(x.unsqueeze(1)), self.labels[idx]
 
 
-class Runner:
+class Runner(RunnerBase):
     """A compiled network on a device with plain SGD and cross-entropy: the textbook's recipe.
 
     The fast path (each part can be switched off): the dataset held on the device, channels-last
@@ -69,6 +70,8 @@ class Runner:
     ``torch.compile``. ``fast`` records what is on. Started by ``torchrun``, it trains its share of
     each batch inside ``DistributedDataParallel`` (``distributed.py``).
     """
+
+    weights = StateMapping(state_to_numpy, load_numpy_state)
 
     def __init__(
         self,
@@ -114,20 +117,19 @@ class Runner:
         """The dataset on the device, or ``None`` when the fast path's device data is off."""
         return DeviceData(images, labels, size, self) if self.fast["device_data"] else None
 
-    def load_state(self, arrays: dict[str, np.ndarray]) -> None:
-        load_numpy_state(self.model, arrays)
-
-    def state(self) -> dict[str, np.ndarray]:
-        return state_to_numpy(self.model)
-
     def set_optimizer(self, lr: float, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
         """SGD: plain by default (the book's), with momentum and weight decay for the lab recipe."""
         self.optimizer = torch.optim.SGD(
             self.model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay, foreach=True
         )
 
+    def _sgd(self) -> torch.optim.Optimizer:
+        if self.optimizer is None:
+            raise RuntimeError("call set_optimizer before training")
+        return self.optimizer
+
     def set_lr(self, lr: float) -> None:
-        for group in self.optimizer.param_groups:
+        for group in self._sgd().param_groups:
             group["lr"] = lr
 
     def start_epoch(self, seed: int) -> None:
@@ -136,9 +138,9 @@ class Runner:
 
     def optimizer_state(self) -> dict[str, np.ndarray]:
         """The optimizer's tensors (plain SGD keeps none; momentum buffers if there were)."""
-        state = {"lr": np.array(self.optimizer.param_groups[0]["lr"], dtype=np.float64)}
+        state = {"lr": np.array(self._sgd().param_groups[0]["lr"], dtype=np.float64)}
         for i, param in enumerate(self.model.parameters()):
-            buffer = self.optimizer.state.get(param, {}).get("momentum_buffer")
+            buffer = self._sgd().state.get(param, {}).get("momentum_buffer")
             if buffer is not None:
                 state[f"momentum_buffer.{i}"] = buffer.detach().cpu().numpy().copy()
         return state
@@ -148,7 +150,7 @@ class Runner:
         for name, value in arrays.items():
             if name.startswith("momentum_buffer."):
                 buffer = torch.from_numpy(np.ascontiguousarray(value)).to(self.device)
-                self.optimizer.state[params[int(name.split(".")[1])]]["momentum_buffer"] = buffer
+                self._sgd().state[params[int(name.split(".")[1])]]["momentum_buffer"] = buffer
 
     def _tensors(self, x: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """A batch on the device; in a world of several, this process's share of it."""
@@ -164,10 +166,10 @@ class Runner:
 
     def train_step(self, x: Any, y: Any) -> tuple[Any, Any]:
         """One SGD step; the batch's summed loss and correct predictions (device tensors when lazy)."""
-        assert self.optimizer is not None, "call set_optimizer first"
+        optimizer = self._sgd()
         self.model.train()
         xs, ys = self._tensors(x, y)
-        self.optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad(set_to_none=True)
         for layer in self.dropouts:
             layer.batch = len(y)
         with self._autocast():
@@ -176,7 +178,7 @@ class Runner:
         # DDP averages the processes' gradients; weighing each share's mean by its size makes that
         # the global batch's mean gradient (in one process the weight is exactly 1).
         (loss * (len(ys) * self.world.size / len(y))).backward()
-        self.optimizer.step()
+        optimizer.step()
         loss_sum, correct = loss.detach() * len(ys), (logits.argmax(dim=1) == ys).sum()
         return (loss_sum, correct) if self.fast["lazy_metrics"] else (float(loss_sum), int(correct))
 

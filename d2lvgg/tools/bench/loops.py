@@ -1,6 +1,6 @@
 """The two loops the benchmark times, both on the backend's runner.
 
-d2lvgg's is the trainer's: ``training.meter.train_steps`` with the backend's options (the fast
+d2lvgg's is the trainer's: ``training.loop.fit``'s step loop with the backend's options (the fast
 path) and metrics read every few steps. The textbook's is d2l's ``train_ch6`` over its
 Fashion-MNIST loader: worker processes resize every image with Pillow and make it a float array
 one sample at a time, the network runs the plain path (eager float32, plain SGD, data fed from
@@ -21,12 +21,11 @@ import numpy as np
 from ...backends import get_backend, options, resolve_options
 from ...backends.base import Runner
 from ...data.fashion_mnist import load_fashion_mnist
-from ...data.pipeline import num_batches
+from ...data.pipeline import epoch_batches, num_batches
 from ...model import ir
 from ...model.initializers import initial_weights
 from ...model.spec import VGGSpec
-from ...training.meter import Meter, train_steps
-from ...training.session import epoch_batches
+from ...training.metrics import EpochMetrics
 
 Batches = Callable[[int], Iterator[tuple[Any, Any]]]  # epoch -> that epoch's batches
 Steps = Callable[[Iterator[tuple[Any, Any]]], float]  # trains on batches, returns seconds inside steps
@@ -51,12 +50,19 @@ def d2lvgg_loop(spec: VGGSpec, config: Any) -> tuple[Batches, Steps, Runner]:
 
     def batches(epoch: int) -> Iterator[tuple[Any, Any]]:
         runner.start_epoch(epoch)
-        return epoch_batches(feed, train, config.batch_size, spec.input_size, (True, 0, epoch))
+        return epoch_batches(
+            *train, batch_size=config.batch_size, size=spec.input_size, shuffle=True, epoch=epoch, feed=feed
+        )
 
     def steps(chosen: Iterator[tuple[Any, Any]]) -> float:
-        meter = Meter(runner, 0, per_epoch)
-        train_steps(runner, chosen, meter, on_read=lambda meter: None)
-        return meter.seconds
+        metrics = EpochMetrics(0, per_epoch)
+        for x, y in chosen:  # loop.fit's step loop, less the display
+            tic = time.perf_counter()
+            metrics.add(*runner.train_step(x, y), len(y), time.perf_counter() - tic)
+            if metrics.due():
+                metrics.read(runner.fetch)
+        metrics.read(runner.fetch)
+        return metrics.seconds
 
     return batches, steps, runner
 

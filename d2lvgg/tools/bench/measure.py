@@ -13,7 +13,7 @@ import queue as queues
 import resource
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,7 +99,7 @@ class _Counted:
             yield x, y
 
 
-def _cycle(make: Callable[[int], Iterator[Any]]) -> Iterator[Any]:
+def _cycle(make: Callable[[int], Iterator[Any]]) -> Generator[Any, None, None]:
     """Endless batches: a fresh pass whenever one ends (as a loop over epochs does)."""
     epoch = 0
     while True:
@@ -114,7 +114,7 @@ def _child(loop: str, config: BenchConfig, answer: Any) -> None:
         make, steps, runner = (d2lvgg_loop if loop == "d2lvgg" else textbook_loop)(
             VGGSpec.from_dict(config.spec), config
         )
-        result = time_steps(make, steps, config) | {"device": runner.device_label}
+        result: dict[str, Any] = time_steps(make, steps, config) | {"device": runner.device_label}
         result |= {"fast": runner.fast} if loop == "d2lvgg" else {}
         answer.put(result | {"peak_memory_mb": _peak_memory_mb(config.backend, runner.device_label)})
     except BaseException as exc:  # the parent re-raises it with the loop's name
@@ -147,7 +147,7 @@ def measure(loop: str, config: BenchConfig) -> Measurement:
     """``config.repeats`` fresh-process measurements of one loop; medians, with every repetition kept."""
     if loop not in LOOPS:
         raise ConfigError(f"unknown loop {loop!r}: use one of {', '.join(LOOPS)}")
-    if loop == "textbook" and not declaration(config.backend).TEXTBOOK_LOADER:
+    if loop == "textbook" and not declaration(config.backend).textbook_loader:
         raise ConfigError("the textbook loop is re-created for PyTorch only (its DataLoader); pass --backend torch")
     if loop == "textbook" and importlib.util.find_spec("PIL") is None:
         raise ConfigError("the textbook loop resizes with Pillow, which is not installed: pip install pillow")
@@ -185,7 +185,7 @@ def machine() -> dict[str, Any]:
     cpu = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), cpu)
     versions = {"python": platform.python_version()}
     distributions = metadata.packages_distributions()  # module -> the pip packages providing it
-    for module in [declaration(name).FRAMEWORK for name in REGISTRY] + ["numpy"]:
+    for module in [declaration(name).framework for name in REGISTRY] + ["numpy"]:
         for package in distributions.get(module, [module]):
             with contextlib.suppress(metadata.PackageNotFoundError):
                 versions[package] = metadata.version(package)
@@ -194,7 +194,7 @@ def machine() -> dict[str, Any]:
 
 def run_bench(config: BenchConfig, json_path: str | Path | None = None) -> tuple[list[Measurement], str]:
     """Both loops (d2lvgg's alone where there is no textbook loop) in the same run; the closing line, and JSON."""
-    loops = LOOPS if declaration(config.backend).TEXTBOOK_LOADER else LOOPS[:1]
+    loops = LOOPS if declaration(config.backend).textbook_loader else LOOPS[:1]
     results = [measure(loop, config) for loop in loops]
     ours = results[0]
     line = f"{config.backend} {ours.device}: d2lvgg {ours.examples_per_sec:.1f} ex/s"

@@ -30,7 +30,7 @@ def speed_table(summary: dict[str, Any]) -> str:
         row.append(f"{ours['timed']}, batch {ours['batch_size']}, median of {ours['repeats']}" if ours else "")
         rows.append(row)
     headers = ["configuration", "d2lvgg ex/s", "textbook loop ex/s", "textbook, steps only", "speedup"]
-    title = {name: declaration(name).TITLE for name in REGISTRY}
+    title = {name: declaration(name).title for name in REGISTRY}
     for other in others:
         headers += [f"{title[other]} ex/s", f"{title[other]} / {title[first]}"]
     return markdown_table([*headers, "of matmul peak", "timed"], rows)

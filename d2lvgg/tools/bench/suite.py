@@ -15,7 +15,7 @@ from .measure import BenchConfig, machine, run_bench
 # The reduced network (at the CI's batch 64 and the book's 128) is timed over whole epochs, as a
 # student waits for them; at 96 and 224 pixels an epoch takes 6 to 40 minutes on 2 cores, so a few
 # steps stand for it there.
-CONFIGS = {
+CONFIGS: dict[str, tuple[str, dict[str, Any], int, int | None, int]] = {
     "reduced-32": ("d2l_vgg11", {"ratio": 16, "head": (256, 256), "input_size": 32}, 64, None, 5),
     "reduced-32-b128": ("d2l_vgg11", {"ratio": 16, "head": (256, 256), "input_size": 32}, 128, None, 5),
     "small-96": ("d2l_vgg11_small", {"input_size": 96}, 128, 8, 3),
@@ -41,8 +41,7 @@ def run_suite(
     """
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"summary-{device}.json"
-    earlier = json.loads(path.read_text())["configs"] if path.is_file() else {}
-    summary = {"machine": machine(), "matmul_peak_gflops": peak and peak / 1e9, "configs": earlier}
+    configs: dict[str, dict[str, Any]] = json.loads(path.read_text())["configs"] if path.is_file() else {}
     for name in only or CONFIGS:
         arch, reshape, batch_size, steps, own_repeats = CONFIGS[name]
         spec = resolve_spec(arch, **reshape)
@@ -62,15 +61,19 @@ def run_suite(
             for r in results:
                 entry = _entry(r, line, config, peak and r.compute_examples_per_sec * train_flops / peak)
                 entry["command"] = command
-                summary["configs"].setdefault(name, {})[f"{backend}/{r.loop}"] = entry
-    summary["configs"] = {name: summary["configs"][name] for name in CONFIGS if name in summary["configs"]}
+                configs.setdefault(name, {})[f"{backend}/{r.loop}"] = entry
+    summary = {
+        "machine": machine(),
+        "matmul_peak_gflops": peak and peak / 1e9,
+        "configs": {name: configs[name] for name in CONFIGS if name in configs},
+    }
     path.write_text(json.dumps(summary, indent=2) + "\n")
     return path
 
 
 def _device(backend: str, device: str) -> str:
     """``device`` in the backend's own spelling (``cuda`` is MindSpore's ``gpu``)."""
-    return declaration(backend).DEVICE_NAMES.get(device, device)
+    return declaration(backend).device_names.get(device, device)
 
 
 def _entry(result: Any, line: str, config: BenchConfig, fraction: float | None) -> dict[str, Any]:

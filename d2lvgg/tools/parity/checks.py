@@ -1,31 +1,27 @@
-"""Cross-backend parity: the same spec, compiled by two backends, checked to agree.
+"""The parity checks: each compiles a spec in two backends and returns a ``Check`` of how far they agree.
 
-Each check is a function returning a ``Check`` (what was measured, against which tolerance);
-``run_parity`` gathers them into a report that prints as a table and saves as JSON and markdown.
+Shapes and parameters are held to the static analysis; logits and one SGD step to a tolerance.
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
-import json
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ..backends import REGISTRY, available, declaration, get_backend, plain_options
-from ..backends.base import Runner
-from ..errors import BackendError
-from ..model import ir
-from ..model.analysis import summarize
-from ..model.initializers import initial_weights
-from ..model.spec import VGGSpec
+from ...backends import REGISTRY, available, get_backend, plain_options
+from ...backends.base import Runner
+from ...errors import BackendError
+from ...model import ir
+from ...model.analysis import summarize
+from ...model.initializers import initial_weights
+from ...model.spec import VGGSpec
 
 FORWARD_RTOL = 1e-4  # max |logit difference| / max |logit|, float32
 BACKWARD_RTOL = 1e-3  # max |weight difference| after one step / max |update| of that step
-TRAINING_POINTS = 0.02  # final test accuracies may differ by two points
 
 
 @dataclass(frozen=True)
@@ -157,7 +153,7 @@ def check_forward(spec: VGGSpec, *, batch: int = 4, seed: int = 0, backends: tup
 
 def check_onnx(spec: VGGSpec, *, batch: int = 4, seed: int = 0, backends: tuple[str, str] | None = None) -> Check:
     """Each backend's ONNX export run in ONNX Runtime, against that backend's own logits."""
-    from ..interop.onnx import onnx_difference
+    from ...interop.onnx import onnx_difference
 
     weights = initial_weights(ir.lower(spec), "xavier", seed)
     x, _ = _sample(spec, batch, seed)
@@ -201,134 +197,3 @@ def check_backward(
         f"<= {BACKWARD_RTOL:g} of the largest update",
         {"max_abs": max_abs, "max_update": update, "max_rel": rel, "lr": lr, "batch": batch},
     )
-
-
-def check_training(
-    spec: VGGSpec, config: Any, out: Path, backends: tuple[str, str] | None = None, trained: dict | None = None
-) -> Check:
-    """Both backends train from the same initial weights on the same batches; curves overlaid.
-
-    ``trained`` holds runs already made (backend -> result) and gains this check's: across several
-    pairs, each backend trains once.
-    """
-    from ..training import plot
-    from ..training.loop import train
-
-    backends = backends or default_pair()
-    trained = {} if trained is None else trained
-    for backend in backends:
-        if backend not in trained:
-            folder = out / f"train-{backend}"
-            trained[backend] = train(spec, config.for_backend(backend), out=folder, overwrite=True, progress=False)
-    results = {backend: trained[backend] for backend in backends}
-    accs = {b: r.test_acc for b, r in results.items()}
-    gap = abs(accs[backends[0]] - accs[backends[1]])
-    fig = plot.overlay({b: r.history for b, r in results.items()}, f"{spec.name}: {' vs '.join(backends)}")
-    out.mkdir(parents=True, exist_ok=True)  # a pair whose backends both trained for earlier pairs
-    plot.save(fig, out / "training-overlay")
-    return Check(
-        "training",
-        gap <= TRAINING_POINTS,
-        ", ".join(f"{b} test acc {a:.3f}" for b, a in accs.items()) + f" (gap {gap * 100:.1f} points)",
-        f"gap <= {TRAINING_POINTS * 100:g} points",
-        {
-            "test_acc": accs,
-            "gap": gap,
-            "plot": str(out / "training-overlay.png"),
-            "examples_per_sec": {b: r.step_examples_per_sec for b, r in results.items()},
-        },
-    )
-
-
-@dataclass
-class ParityReport:
-    arch: str
-    input_size: int
-    backends: tuple[str, str]
-    checks: list[Check]
-
-    @property
-    def passed(self) -> bool:
-        return all(check.passed for check in self.checks)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "arch": self.arch,
-            "input_size": self.input_size,
-            "backends": list(self.backends),
-            "passed": self.passed,
-            "checks": [asdict(check) for check in self.checks],
-        }
-
-    def rows(self) -> list[list[str]]:
-        return [[c.name, "pass" if c.passed else "FAIL", c.measured, c.tolerance] for c in self.checks]
-
-    def to_markdown(self) -> str:
-        from .render import markdown_table
-
-        title = f"### Parity: {self.arch} at {self.input_size} px, {' vs '.join(self.backends)}\n\n"
-        verdict = "\n\nAll checks pass.\n" if self.passed else "\n\nSome checks FAIL.\n"
-        return title + markdown_table(["check", "result", "measured", "tolerance"], self.rows()) + verdict
-
-    def save(self, folder: Path) -> list[Path]:
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "parity.json").write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        (folder / "parity.md").write_text(self.to_markdown())
-        return [folder / "parity.json", folder / "parity.md"]
-
-
-def run_parity(
-    spec: VGGSpec,
-    *,
-    backends: tuple[str, str] | None = None,
-    textbook: bool = False,
-    train_config: Any = None,
-    out: Path | None = None,
-    seed: int = 0,
-    trained: dict | None = None,
-    onnx: bool = False,
-) -> ParityReport:
-    """Shapes, parameters, forward and backward; with ``train_config`` (and ``out``) training too.
-
-    ``textbook`` builds the second backend's side as that framework's edition of the book writes
-    it (MindSpore's: no conv bias), so the parameter check shows the difference. ``onnx`` also runs
-    each backend's ONNX export in ONNX Runtime.
-    """
-    backends = backends or default_pair()
-    other = spec.with_options(**declaration(backends[1]).TEXTBOOK) if textbook else None
-    checks = [
-        check_shapes(spec, backends),
-        check_parameters(spec, other, backends),
-        check_forward(spec, seed=seed, backends=backends),
-        check_backward(spec, seed=seed, backends=backends),
-    ]
-    if onnx:
-        checks.append(check_onnx(spec, seed=seed, backends=backends))
-    if train_config is not None:
-        folder = out or Path("runs") / f"parity-{spec.name}"
-        checks.append(check_training(spec, train_config, folder, backends, trained))
-    return ParityReport(spec.name, spec.input_size, backends, checks)
-
-
-def pairs_table(reports: list[ParityReport]) -> tuple[list[str], list[list[str]]]:
-    """Several pairs' reports as one table: a row per check, a column per pair."""
-    headers = ["check", *(" vs ".join(r.backends) for r in reports), "tolerance"]
-    rows = []
-    for i, check in enumerate(reports[0].checks):
-        cells = [f"{'pass' if r.checks[i].passed else 'FAIL'}, {_brief(r.checks[i])}" for r in reports]
-        rows.append([check.name, *cells, check.tolerance])
-    return headers, rows
-
-
-def _brief(check: Check) -> str:
-    """The one number of a check that a table of pairs shows."""
-    details = check.details
-    if "max_rel" in details:
-        return f"{details['max_rel']:.2e}"
-    if "gap" in details:
-        return f"gap {details['gap'] * 100:.1f} points"
-    if check.name == "parameters" and check.passed:
-        return f"{details['static']:,} each"
-    if check.name == "shapes":
-        return f"{len(details['mismatches'])} mismatches"
-    return check.measured

@@ -1,0 +1,218 @@
+"""Per-backend expectations for the parametrised backend suite, and each framework's own API in a few lines.
+
+A new backend adds one ``Expect`` row and one ``Native`` class here; every test in
+``test_networks.py`` and ``test_runners.py`` then runs for it. ``Native`` uses only its framework
+(its layers, optimizer and loss), never d2lvgg's runner, loop or helpers: what a student's own
+notebook would do with a network copied from ``backends/<name>/network.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from d2lvgg.backends import REGISTRY, get_backend
+
+BACKENDS = [pytest.param(name, marks=getattr(pytest.mark, name)) for name in REGISTRY]
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What one backend's networks print and how its devices are named."""
+
+    container: str  # the type of each block and of the whole network
+    conv: str
+    pool: str
+    dense: str
+    batch_norm: str
+    accelerator: str  # a device name that needs a GPU
+    no_accelerator: str  # the error's words when there is none
+    running_mean: str  # batch norm's running mean, in the framework's own naming
+    variants: tuple[dict, ...] = ({},)  # runner options every runner test is repeated with
+
+
+EXPECT = {
+    "torch": Expect(
+        "Sequential",
+        "Conv2d",
+        "MaxPool2d",
+        "Linear",
+        "BatchNorm2d",
+        "cuda",
+        "sees no CUDA GPU: use --device cpu",
+        "running_mean",
+    ),
+    "mindspore": Expect(
+        "SequentialCell",
+        "Conv2d",
+        "MaxPool2d",
+        "Dense",
+        "BatchNorm2d",
+        "gpu",
+        "this MindSpore build cannot",
+        "moving_mean",
+        ({"ms_mode": "graph"}, {"ms_mode": "pynative"}),
+    ),
+    "paddle": Expect(
+        "Sequential",
+        "Conv2D",
+        "MaxPool2D",
+        "Linear",
+        "BatchNorm2D",
+        "gpu",
+        "sees no GPU: use --device cpu",
+        "_mean",
+        ({"to_static": False}, {"to_static": True}),
+    ),
+}
+
+
+class NativeTorch:
+    @staticmethod
+    def children(net) -> list:
+        return list(net)
+
+    @staticmethod
+    def forward(net, x: np.ndarray, *, train: bool) -> np.ndarray:
+        import torch
+
+        net.train(train)
+        with torch.no_grad():
+            return net(torch.from_numpy(x)).numpy()
+
+    @staticmethod
+    def seed(seed: int) -> None:
+        import torch
+
+        torch.manual_seed(seed)
+
+    @staticmethod
+    def fit(net, x: np.ndarray, y: np.ndarray, steps: int) -> tuple[float, float]:
+        """Evaluation-mode loss before and after ``steps`` Adam steps on one batch."""
+        import torch
+        from torch import nn
+
+        loss_fn, x, y = nn.CrossEntropyLoss(), torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
+        optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+
+        def eval_loss() -> float:
+            net.eval()
+            with torch.no_grad():
+                return float(loss_fn(net(x), y))
+
+        before = eval_loss()
+        net.train()
+        for _ in range(steps):
+            optimizer.zero_grad()
+            loss_fn(net(x), y).backward()
+            optimizer.step()
+        return before, eval_loss()
+
+    @staticmethod
+    def own_state(net) -> dict[str, np.ndarray]:
+        return {name: value.numpy() for name, value in net.state_dict().items()}
+
+
+class NativeMindSpore:
+    @staticmethod
+    def children(net) -> list:
+        return [net[i] for i in range(len(net))]
+
+    @staticmethod
+    def forward(net, x: np.ndarray, *, train: bool) -> np.ndarray:
+        import mindspore as ms
+
+        net.set_train(train)
+        return net(ms.Tensor(x)).asnumpy()
+
+    @staticmethod
+    def seed(seed: int) -> None:
+        import mindspore as ms
+
+        ms.set_seed(seed)
+
+    @staticmethod
+    def fit(net, x: np.ndarray, y: np.ndarray, steps: int) -> tuple[float, float]:
+        """Evaluation-mode loss before and after ``steps`` Adam steps on one batch (PyNative)."""
+        import mindspore as ms
+        from mindspore import nn
+
+        ms.set_context(mode=ms.PYNATIVE_MODE)
+        loss_fn = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean")
+        x, y = ms.Tensor(x), ms.Tensor(y.astype(np.int32))
+        optimizer = nn.Adam(net.trainable_params(), learning_rate=1e-3)
+        grad_fn = ms.value_and_grad(lambda x, y: loss_fn(net(x), y), None, optimizer.parameters)
+
+        def eval_loss() -> float:
+            net.set_train(False)
+            return float(loss_fn(net(x), y).asnumpy())
+
+        before = eval_loss()
+        net.set_train(True)
+        for _ in range(steps):
+            _, grads = grad_fn(x, y)
+            optimizer(grads)
+        return before, eval_loss()
+
+    @staticmethod
+    def own_state(net) -> dict[str, np.ndarray]:
+        return {name: value.asnumpy() for name, value in net.parameters_and_names()}
+
+
+class NativePaddle:
+    @staticmethod
+    def children(net) -> list:
+        return list(net.children())
+
+    @staticmethod
+    def forward(net, x: np.ndarray, *, train: bool) -> np.ndarray:
+        import paddle
+
+        net.train() if train else net.eval()
+        with paddle.no_grad():
+            return net(paddle.to_tensor(x)).numpy()
+
+    @staticmethod
+    def seed(seed: int) -> None:
+        import paddle
+
+        paddle.seed(seed)
+
+    @staticmethod
+    def fit(net, x: np.ndarray, y: np.ndarray, steps: int) -> tuple[float, float]:
+        """Evaluation-mode loss before and after ``steps`` Adam steps on one batch."""
+        import paddle
+        from paddle import nn
+
+        loss_fn, x, y = nn.CrossEntropyLoss(), paddle.to_tensor(x), paddle.to_tensor(y.astype(np.int64))
+        optimizer = paddle.optimizer.Adam(learning_rate=1e-3, parameters=net.parameters())
+
+        def eval_loss() -> float:
+            net.eval()
+            with paddle.no_grad():
+                return float(loss_fn(net(x), y))
+
+        before = eval_loss()
+        net.train()
+        for _ in range(steps):
+            loss_fn(net(x), y).backward()
+            optimizer.step()
+            optimizer.clear_grad()
+        return before, eval_loss()
+
+    @staticmethod
+    def own_state(net) -> dict[str, np.ndarray]:
+        return {name: value.numpy() for name, value in net.state_dict().items()}
+
+
+NATIVE = {"torch": NativeTorch, "mindspore": NativeMindSpore, "paddle": NativePaddle}
+
+
+def network_module(name: str):
+    """``d2lvgg.backends.<name>.network``, loaded after the backend has set its framework's environment."""
+    import importlib
+
+    get_backend(name)
+    return importlib.import_module(f"d2lvgg.backends.{name}.network")
