@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import pytest
 
-from d2lvgg import ConfigError
+from d2lvgg import ConfigError, RunError
 from d2lvgg.backends.base import World
-from d2lvgg.tools.launch import launch_command, without_nproc
+from d2lvgg.tools import launch as launching
+from d2lvgg.tools.launch import launch, launch_command, launch_environment, without_nproc
 
 
 def test_each_process_of_a_world_gets_a_contiguous_share_and_together_all_rows():
@@ -21,10 +25,11 @@ def test_each_process_of_a_world_gets_a_contiguous_share_and_together_all_rows()
 
 def test_the_launch_command_is_the_backends_launcher_running_d2lvgg_train():
     command = launch_command("torch", 2, ["--epochs", "1", "--out", "runs/x"], "runs/x")
-    assert command[:4] == ["torchrun", "--standalone", "--nproc-per-node=2", "-m"]
-    assert command[4:] == ["d2lvgg", "train", "--epochs", "1", "--out", "runs/x"]
+    assert command[:6] == [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m"]
+    assert command[6:] == ["d2lvgg", "train", "--epochs", "1", "--out", "runs/x"]
     command = launch_command("mindspore", 4, ["--backend", "mindspore"], "runs/y")
-    assert command[0] == "msrun" and "--worker_num=4" in command and "--log_dir=runs/y-msrun-logs" in command
+    assert command[:3] == [sys.executable, "-m", "mindspore.parallel.cluster.run"]
+    assert "--worker_num=4" in command and "--log_dir=runs/y-msrun-logs" in command
     assert command[-4].endswith("d2lvgg/__main__.py") and command[-3:] == ["train", "--backend", "mindspore"]
     with pytest.raises(ConfigError, match="the paddle backend has no data-parallel launcher: leave out --nproc"):
         launch_command("paddle", 2, [], "runs/z")
@@ -33,3 +38,39 @@ def test_the_launch_command_is_the_backends_launcher_running_d2lvgg_train():
 def test_the_launched_processes_do_not_relaunch():
     assert without_nproc(["--epochs", "1", "--nproc", "2", "--out", "r"]) == ["--epochs", "1", "--out", "r"]
     assert without_nproc(["--nproc=2", "--resume", "r"]) == ["--resume", "r"]
+
+
+def test_the_launched_processes_find_this_interpreter_first_without_an_activated_venv(monkeypatch):
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # a cron job's PATH: no venv on it
+    monkeypatch.setenv("GLOO_SOCKET_IFNAME", "eth7")
+    environment = launch_environment("torch")
+    assert environment["PATH"].split(os.pathsep) == [os.path.dirname(sys.executable), "/usr/bin", "/bin"]
+    assert environment["GLOO_SOCKET_IFNAME"] == "eth7"  # the user's own setting wins over the launcher's
+    monkeypatch.delenv("GLOO_SOCKET_IFNAME")
+    assert launch_environment("torch")["GLOO_SOCKET_IFNAME"] == "lo"
+
+
+def _fake_launcher(monkeypatch, script: str) -> None:
+    """``launch`` runs ``script`` in a fresh interpreter in place of the backend's launcher."""
+    monkeypatch.setattr(launching, "launch_command", lambda *args: [sys.executable, "-c", script])
+
+
+def test_a_run_whose_result_is_written_is_not_failed_by_a_process_dying_at_exit(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    _fake_launcher(
+        monkeypatch, f"import pathlib, sys; pathlib.Path({str(out)!r}, 'result.json').write_text('{{}}'); sys.exit(1)"
+    )
+    assert launch("torch", 2, [], str(out)) == 0
+    assert "is complete; a training process failed on its way out (exit status 1)" in capsys.readouterr().err
+
+
+def test_a_failed_run_names_the_resume_and_an_old_result_does_not_count(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    out.mkdir()
+    old = out / "result.json"
+    old.write_text("{}")
+    os.utime(old, (0, 0))  # written by an earlier run, long before this launch
+    _fake_launcher(monkeypatch, "import sys; sys.exit(1)")
+    with pytest.raises(RunError, match=f"resume with d2lvgg train --resume {out} --nproc 2$"):
+        launch("torch", 2, [], str(out))

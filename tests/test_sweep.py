@@ -103,6 +103,13 @@ def test_the_shape_only_grid_writes_the_comparison_and_a_drawing_per_cell(tmp_pa
         assert params in summary
     assert (tmp_path / "arch-vgg19-blocks.png").read_bytes()[:4] == b"\x89PNG"
     assert "wrote" in capsys.readouterr().out
+    assert _open_figures() == []
+
+
+def _open_figures() -> list[int]:
+    import matplotlib.pyplot as plt
+
+    return plt.get_fignums()
 
 
 def test_a_folder_holding_something_else_is_never_overwritten(tiny_grid, tmp_path):
@@ -159,3 +166,15 @@ def test_a_cell_folder_with_other_settings_is_refused(tiny_grid, tmp_path):
     tiny_grid.write_text(TINY_GRID.replace("epochs = 2", "epochs = 3"))
     with pytest.raises(RunError, match="holds a run with other settings"):
         sweep(load_grid(tiny_grid), out, say=lambda line: None)
+
+
+@pytest.mark.torch
+@needs_data
+def test_a_sweep_of_many_training_cells_leaves_no_figure_open(tmp_path):
+    grid = TINY_GRID.replace("epochs = 2", "epochs = 1").replace("lr = [0.05, 0.1]", "lr = [0.02, 0.04, 0.06, 0.08]")
+    path = tmp_path / "four.toml"
+    path.write_text(grid)
+    sweep(load_grid(path), tmp_path / "sweep", say=lambda line: None)
+    assert len(list((tmp_path / "sweep").glob("lr-*/curves.png"))) == 4
+    assert (tmp_path / "sweep" / "compare.png").is_file()
+    assert _open_figures() == []  # each run's curves and the overlay were closed once saved

@@ -60,7 +60,7 @@ class Declaration:
     options: tuple[Option, ...] = ()  # settings only this backend has
     environment: Mapping[str, str] = field(default_factory=dict)  # set before the framework loads, unless set
     textbook: Mapping[str, Any] = field(default_factory=dict)  # spec options of this edition's network
-    launcher: tuple[str, ...] = ()  # the data-parallel launch command; empty: one process only
+    launcher: tuple[str, ...] = ()  # the data-parallel launch command ({python}: this interpreter); empty: none
     launch_environment: Mapping[str, str] = field(default_factory=dict)  # what the launcher needs, unless set
     textbook_loader: bool = False  # whether the benchmark re-creates this edition's data loader
     load_first: tuple[str, ...] = ()  # backends whose frameworks must be in the process before this one's

@@ -1,14 +1,22 @@
-"""``d2lvgg train --nproc N``: the backend's own data-parallel launcher, started with the right arguments."""
+"""``d2lvgg train --nproc N``: the backend's own data-parallel launcher, started with the right arguments.
+
+The launcher runs as a module of this interpreter (``python -m torch.distributed.run``), and its
+processes find this interpreter's ``bin`` folder first on ``PATH`` (msrun starts its workers as
+``python``), so a full path to ``d2lvgg``, a cron job or a notebook kernel needs no activated venv.
+"""
 
 from __future__ import annotations
 
 import os
 import shlex
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 from ..backends import declaration
 from ..errors import ConfigError, RunError
+from ..training.rundir import RESULT
 
 
 def launch_command(backend: str, nproc: int, train_args: list[str], out: str) -> list[str]:
@@ -17,7 +25,16 @@ def launch_command(backend: str, nproc: int, train_args: list[str], out: str) ->
     if not template:
         raise ConfigError(f"the {backend} backend has no data-parallel launcher: leave out --nproc")
     main = Path(__file__).resolve().parent.parent / "__main__.py"
-    return [part.format(nproc=nproc, main=main, out=out) for part in template] + ["train", *train_args]
+    parts = [part.format(python=sys.executable, nproc=nproc, main=main, out=out) for part in template]
+    return [*parts, "train", *train_args]
+
+
+def launch_environment(backend: str) -> dict[str, str]:
+    """The launched processes' environment: the launcher's needs, the user's settings over them, this bin first."""
+    environment = dict(declaration(backend).launch_environment) | dict(os.environ)
+    here = os.path.dirname(sys.executable)
+    environment["PATH"] = os.pathsep.join([here, environment.get("PATH", os.defpath)])
+    return environment
 
 
 def launch(backend: str, nproc: int, train_args: list[str], out: str) -> int:
@@ -26,14 +43,27 @@ def launch(backend: str, nproc: int, train_args: list[str], out: str) -> int:
         raise ConfigError(f"--nproc must be 2 or more, got {nproc}; for one process leave it out")
     command = launch_command(backend, nproc, train_args, out)
     print(f"running: {shlex.join(command)}", flush=True)
-    environment = dict(declaration(backend).launch_environment) | dict(os.environ)  # the user's own settings win
-    status = subprocess.run(command, env=environment, check=False).returncode
+    started = time.time()
+    status = subprocess.run(command, env=launch_environment(backend), check=False).returncode
+    if status and _finished_since(Path(out), started):
+        print(
+            f"d2lvgg train: the run finished and {out}/{RESULT} is complete; "
+            f"a training process failed on its way out (exit status {status}), after the last file was written",
+            file=sys.stderr,
+        )
+        return 0
     if status:
         raise RunError(
             f"the {nproc} training processes stopped (exit status {status}); finished epochs are kept in "
             f"{out}: resume with d2lvgg train --resume {out} --nproc {nproc}"
         )
     return 0
+
+
+def _finished_since(out: Path, started: float) -> bool:
+    """Whether the launched run wrote its result (the last file a run writes) after ``started``."""
+    result = out / RESULT
+    return result.is_file() and result.stat().st_mtime >= started
 
 
 def without_nproc(argv: list[str]) -> list[str]:

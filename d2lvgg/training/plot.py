@@ -52,10 +52,13 @@ def draw(points: Sequence[dict[str, Any]], epochs: Sequence[dict[str, Any]], tit
 
 
 def save(fig: Any, stem: str | Path) -> list[Path]:
-    """Write ``stem.png`` and ``stem.svg``; returns both paths."""
+    """Write ``stem.png`` and ``stem.svg`` and close ``fig`` (pyplot keeps every open figure); both paths."""
     paths = [Path(f"{stem}.png"), Path(f"{stem}.svg")]
-    for path in paths:
-        fig.savefig(path, dpi=120)
+    try:
+        for path in paths:
+            fig.savefig(path, dpi=120)
+    finally:
+        _pyplot().close(fig)
     return paths
 
 

@@ -27,7 +27,9 @@ DECLARATION = Declaration(
     # Data-parallel: msrun on this machine; it runs a script (d2lvgg's __main__.py) and keeps its
     # processes' logs beside the run folder.
     launcher=(
-        "msrun",
+        "{python}",
+        "-m",
+        "mindspore.parallel.cluster.run",
         "--worker_num={nproc}",
         "--local_worker_num={nproc}",
         "--master_addr=127.0.0.1",

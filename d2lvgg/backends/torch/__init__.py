@@ -21,7 +21,7 @@ DECLARATION = Declaration(
         Option("compile", "auto", "torch.compile (auto: on a GPU)", ("auto", "on", "off"), "--compile", plain="off"),
     ),
     # Data-parallel: torchrun on this machine ({nproc} processes, gloo over the loopback on a CPU).
-    launcher=("torchrun", "--standalone", "--nproc-per-node={nproc}", "-m", "d2lvgg"),
+    launcher=("{python}", "-m", "torch.distributed.run", "--standalone", "--nproc-per-node={nproc}", "-m", "d2lvgg"),
     launch_environment={"GLOO_SOCKET_IFNAME": "lo"},
     textbook_loader=True,  # the benchmark re-creates this edition's loader (DataLoader workers, Pillow)
     checkpoint_suffixes=(".pt", ".pth", ".bin"),  # torch.save's state_dicts
