@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -12,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from d2lvgg import RunError, TrainConfig, preset, resume, train
+from d2lvgg import ConfigError, RunError, TrainConfig, preset, resume, train
 from d2lvgg.backends import REGISTRY
 from d2lvgg.data.fashion_mnist import SYSTEM_DIR
 from d2lvgg.tools.cli import main
@@ -131,3 +132,75 @@ def test_damaged_checkpoints_are_refused_and_finished_runs_are_not_resumed(tmp_p
     assert "has no checkpoint.npz" in capsys.readouterr().err
     assert main(["train", "--resume", str(tmp_path / "nowhere")]) == 2
     assert "is not a d2lvgg run folder" in capsys.readouterr().err
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("stage", ["weights", "plot", "result"])
+def test_ctrl_c_while_the_end_files_are_written_leaves_a_run_that_resume_finishes(tmp_path, monkeypatch, capsys, stage):
+    import d2lvgg.training.session as session
+
+    whole = train(TINY, replace(config("torch"), epochs=1, train_limit=640), out=tmp_path / "whole", echo=False)
+    interrupt = {
+        "weights": (session, "save_weights"),
+        "plot": (session.plot, "save"),
+        "result": (session.RunDir, "write_json"),
+    }
+    owner, name = interrupt[stage]
+    original = getattr(owner, name)
+
+    def ctrl_c_at_the_end(*args, **kwargs):
+        if stage != "result" or args[1] == "result.json":
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, ctrl_c_at_the_end)
+    out = tmp_path / "run"
+    argv = ["train", *ARGV, "--epochs", "1", "--train-limit", "640", "--out", str(out)]
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert (
+        f"all 1 epochs are saved in {out}. Finish it (weights, plot, result) with: d2lvgg train --resume {out}" in err
+    )
+    assert not (out / "result.json").exists()
+    monkeypatch.undo()
+
+    assert main(["train", "--resume", str(out)]) == 0
+    assert (out / "result.json").is_file() and (out / "curves.png").is_file()
+    assert load_weights(out / "weights.npz").keys() == load_weights(whole.path / "weights.npz").keys()
+    finished = load_weights(out / "weights.npz")
+    assert all(np.array_equal(finished[k], v) for k, v in load_weights(whole.path / "weights.npz").items())
+    with pytest.raises(RunError, match="already finished all 1 epochs"):
+        resume(out)
+
+
+def test_the_same_command_again_on_an_unfinished_run_names_resume_first(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json").write_text("{}")
+    (out / "checkpoint.npz").write_bytes(b"saved epochs")
+    assert main(["train", *ARGV, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"holds an unfinished run: continue it with d2lvgg train --resume {out}; or choose another" in err
+    assert err.endswith("or pass --overwrite to throw its saved epochs away")
+    assert (out / "checkpoint.npz").read_bytes() == b"saved epochs"
+
+
+@pytest.mark.parametrize("option", [["--lr", "0.2"], ["--batch-size=32"], ["--backend", "paddle"], ["--overwrite"]])
+def test_resume_refuses_a_setting_it_cannot_change_instead_of_ignoring_it(tmp_path, capsys, option):
+    assert main(["train", "--resume", str(tmp_path / "run"), *option]) == 2
+    name = option[0].split("=")[0]
+    err = capsys.readouterr().err
+    assert f"{name} cannot change mid-run (--resume takes only --epochs, --nproc, --lang)" in err
+
+
+@pytest.mark.torch
+def test_resume_with_more_epochs_ends_as_a_run_that_asked_for_them_at_the_start(tmp_path):
+    short = replace(config("torch"), epochs=1, train_limit=640)
+    train(TINY, replace(short, epochs=2), out=tmp_path / "two", progress=False, echo=False)
+    train(TINY, short, out=tmp_path / "one", progress=False, echo=False)
+    assert main(["train", "--resume", str(tmp_path / "one"), "--epochs", "2"]) == 0
+    got, want = load_weights(tmp_path / "one" / "weights.npz"), load_weights(tmp_path / "two" / "weights.npz")
+    assert all(np.array_equal(got[k], want[k]) for k in want)
+    assert json.loads((tmp_path / "one" / "config.json").read_text())["train"]["epochs"] == 2
+    with pytest.raises(ConfigError, match="has already trained 2 epoch"):
+        resume(tmp_path / "one", epochs=1)

@@ -103,7 +103,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="run folder (default: runs/ARCH-BACKEND-TIME)")
     p.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
     p.add_argument("--weights", metavar="W.npz", help="start from these weights (d2lvgg weights import makes them)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run (its own options are used)")
+    p.add_argument(
+        "--resume", metavar="RUN_DIR", help="continue an interrupted run with its own settings (or to other --epochs)"
+    )
     p.add_argument("--nproc", type=int, help="train data-parallel in N processes, started by the backend's launcher")
     add_language_option(p)
     p.set_defaults(func=commands.cmd_train)

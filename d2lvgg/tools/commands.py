@@ -52,10 +52,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..training.setup import check_shares, default_run_dir
 
     if args.resume:
+        _refuse_settings_fixed_by_the_run(args.argv[1:])
         if args.nproc is not None:
-            _, _, config, _ = resumable(args.resume)  # refuse a finished or damaged run before launching
+            _, _, config, _ = resumable(args.resume, args.epochs)  # refuse a finished or damaged run before launching
             return _launch(args, config.backend, args.resume)
-        resume(args.resume, progress=sys.stderr.isatty())
+        resume(args.resume, epochs=args.epochs, progress=sys.stderr.isatty())
         return 0
     recipe = _recipe_for(args)
     reshape = {k: v for k, v in arch_overrides(args).items() if k != "input_size"}
@@ -84,6 +85,21 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _launch(args, config.backend, str(out))
     train(spec, config, out=args.out, overwrite=args.overwrite, progress=sys.stderr.isatty())
     return 0
+
+
+# What ``--resume`` takes beside the run folder: the rest is the run's own, recorded in its config.json.
+RESUME_OPTIONS = ("--resume", "--epochs", "--nproc", "--lang")
+
+
+def _refuse_settings_fixed_by_the_run(argv: list[str]) -> None:
+    """One line for the first option ``--resume`` cannot apply, rather than ignoring it."""
+    for arg in argv:
+        name = arg.split("=", 1)[0]
+        if name.startswith("--") and name not in RESUME_OPTIONS:
+            raise ConfigError(
+                f"--resume continues a run with the settings it was started with; {name} cannot change mid-run "
+                f"(--resume takes only {', '.join(RESUME_OPTIONS[1:])}): leave it out, or start a new run with --out"
+            )
 
 
 def _launch(args: argparse.Namespace, backend: str, out: str) -> int:

@@ -18,7 +18,7 @@ from .. import language
 from ..backends.base import Runner
 from ..data.fashion_mnist import load_fashion_mnist
 from ..data.pipeline import epoch_batches
-from ..errors import RunError
+from ..errors import ConfigError, RunError
 from ..model import ir
 from ..model.initializers import initial_weights
 from ..model.spec import VGGSpec
@@ -27,7 +27,7 @@ from .config import TrainConfig, learning_rate
 from .finetune import starting_weights
 from .metrics import EpochMetrics
 from .report import RunResult
-from .rundir import CHECKPOINT, CONFIG, EPOCHS, STEPS, WEIGHTS, RunDir
+from .rundir import CHECKPOINT, CONFIG, EPOCHS, RESULT, STEPS, WEIGHTS, RunDir
 from .session import Progress, Session
 from .setup import (
     check_fits_fashion_mnist,
@@ -76,19 +76,37 @@ def train(
     return fit(session)
 
 
-def resumable(path: str | Path) -> tuple[RunDir, VGGSpec, TrainConfig, Checkpoint]:
-    """A run folder that ``resume`` can continue, with its spec, config and last checkpoint."""
+def resumable(path: str | Path, epochs: int | None = None) -> tuple[RunDir, VGGSpec, TrainConfig, Checkpoint]:
+    """A run folder that ``resume`` can continue (to ``epochs``, if given), with its spec, config and checkpoint."""
     run = RunDir.open(path)
     spec, config = load_config(run)
     saved = load_checkpoint(run.path)
-    if saved.epochs_done >= config.epochs:
+    if epochs is not None and epochs != config.epochs:
+        config = _with_epochs(run, config, saved.epochs_done, epochs)
+    if saved.epochs_done >= config.epochs and run.file(RESULT).exists():
         raise RunError(f"{run.path} already finished all {config.epochs} epochs; nothing to resume")
     return run, spec, config, saved
 
 
-def resume(path: str | Path, *, progress: bool = True, echo: bool = True) -> RunResult:
-    """Continue a run from its last finished epoch; the result equals an uninterrupted run's."""
-    run, spec, config, saved = resumable(path)
+def _with_epochs(run: RunDir, config: TrainConfig, done: int, epochs: int) -> TrainConfig:
+    """``config`` trained to ``epochs`` instead; refused where that would change the epochs already run."""
+    if epochs < max(done, 1):
+        raise ConfigError(f"{run.path} has already trained {done} epoch(s): --epochs must be at least {max(done, 1)}")
+    if config.schedule != "constant":
+        raise ConfigError(
+            f"{run.path} uses a {config.schedule} schedule, whose learning rates depend on --epochs: "
+            "resume it without --epochs, or start a new run"
+        )
+    return replace(config, epochs=epochs)
+
+
+def resume(path: str | Path, *, epochs: int | None = None, progress: bool = True, echo: bool = True) -> RunResult:
+    """Continue a run from its last finished epoch; the result equals an uninterrupted run's.
+
+    ``epochs`` trains a run with a constant learning rate to another number of epochs. A run stopped
+    after its last epoch, while writing its end files, gets them written.
+    """
+    run, spec, config, saved = resumable(path, epochs)
     network = ir.lower(spec)
     check_compatible(saved.weights, network, str(run.file(CHECKPOINT)))
     runner = make_runner(network, config)
@@ -100,6 +118,7 @@ def resume(path: str | Path, *, progress: bool = True, echo: bool = True) -> Run
     if runner.world.leader:
         run.rewrite_rows(STEPS, done.steps)  # drop rows of the epoch that was cut short
         run.rewrite_rows(EPOCHS, done.epochs)
+        run.write_json(CONFIG, run.read_json(CONFIG) | {"train": config.record()})  # --epochs, if given
     session = Session(spec, config, run, runner, load_fashion_mnist(config.data_dir), done)
     session.show(progress=progress, echo=echo)
     return fit(session)
@@ -123,7 +142,7 @@ def fit(session: Session) -> RunResult:
             metrics.read(runner.fetch)
             test_acc = evaluate(runner, session.test_batches(), len(session.test_data[1]))
             session.end_epoch(metrics, test_acc)  # the CSVs, the plot, the epoch's line, a checkpoint
-    return session.finish()
+        return session.finish()
 
 
 def evaluate(runner: Runner, batches: Iterable[tuple[Any, Any]], examples: int) -> float:

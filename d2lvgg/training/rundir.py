@@ -35,6 +35,11 @@ class RunDir:
         if path.exists() and not path.is_dir():
             raise RunError(f"{path} is a file, not a run folder; choose another --out")
         if path.is_dir() and any(path.iterdir()) and not overwrite:
+            if (path / CHECKPOINT).is_file() and not (path / RESULT).is_file():
+                raise RunError(
+                    f"{path} holds an unfinished run: continue it with d2lvgg train --resume {path}; "
+                    "or choose another --out, or pass --overwrite to throw its saved epochs away"
+                )
             raise RunError(f"{path} already holds files; choose another --out, or pass --overwrite to replace that run")
         existing = next(p for p in (path.absolute(), *path.absolute().parents) if p.exists())
         if not existing.is_dir():

@@ -74,6 +74,8 @@ class Session:
         total = self.config.epochs * self.steps_per_epoch
         self.bar = ProgressBar(total, completed=self.first_epoch * self.steps_per_epoch, enabled=progress)
         verb = f"resuming at epoch {self.first_epoch + 1}" if self.first_epoch else "training"
+        if self.first_epoch == self.config.epochs:
+            verb = f"writing the end files of all {self.first_epoch} epochs of"
         where = f"{self.config.backend} on {self.runner.device_label}"
         if self.runner.world.size > 1:
             where += f" and {self.runner.world.size - 1} more, {self.runner.world.engine}"
@@ -142,9 +144,14 @@ class Session:
             yield
         except KeyboardInterrupt:
             self.bar.close()
+            done, path = len(self.done.epochs), self.run.path
+            if done == self.config.epochs:
+                raise RunInterrupted(
+                    f"interrupted while writing the end files; all {done} epochs are saved in {path}. "
+                    f"Finish it (weights, plot, result) with: d2lvgg train --resume {path}"
+                ) from None
             raise RunInterrupted(
-                f"interrupted; {len(self.done.epochs)} finished epoch(s) are saved in {self.run.path}. "
-                f"Resume with: d2lvgg train --resume {self.run.path}"
+                f"interrupted; {done} finished epoch(s) are saved in {path}. Resume with: d2lvgg train --resume {path}"
             ) from None
         finally:
             self.bar.close()
