@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 import numpy as np
 import pytest
 
 from d2lvgg import RunError, preset
 from d2lvgg.model.initializers import initial_weights
 from d2lvgg.model.ir import lower, tensor_shapes
+from d2lvgg.training.rundir import RunDir
 from d2lvgg.training.weights import check_compatible, load_weights, save_weights
 
 SMALL = preset("d2l_vgg11").scaled(16).with_options(head=(32,), input_size=32)
@@ -20,6 +24,22 @@ def test_weights_round_trip_exactly_and_atomically(tmp_path):
     assert loaded.keys() == weights.keys()
     assert all(np.array_equal(loaded[k], weights[k]) and loaded[k].dtype == np.float32 for k in weights)
     assert [p.name for p in tmp_path.iterdir()] == ["w.npz"]  # no temporary file left behind
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_run_files_get_the_permissions_of_the_users_umask(tmp_path, umask, mode):
+    previous = os.umask(umask)
+    try:
+        run = RunDir.create(tmp_path / "run")
+        written = [
+            run.write_json("config.json", {"a": 1}),
+            save_weights(initial_weights(lower(SMALL), "xavier", seed=0), run.file("weights.npz")),
+        ]
+        run.append_rows("epochs.csv", [{"epoch": 1}])
+        written.append(run.file("epochs.csv"))
+    finally:
+        os.umask(previous)
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in written} == {p.name: mode for p in written}
 
 
 def test_names_follow_the_layer_ir():
