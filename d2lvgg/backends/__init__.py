@@ -8,11 +8,14 @@
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import importlib.util
 import json
 import os
 from collections.abc import Mapping
 from typing import Any
+
+from packaging.requirements import Requirement
 
 from ..errors import BackendError, ConfigError
 from .base import Backend, Declaration, Option
@@ -49,11 +52,27 @@ def get_backend(name: str) -> Backend:
         raise BackendError(
             f"the {name} backend needs {info.framework}, which is not installed: pip install 'd2lvgg[{info.extra}]'"
         )
+    check_requirements(name)
     for other in info.load_first:
         if importlib.util.find_spec(declaration(other).framework):
             get_backend(other)
     _set_environment(info.environment)
     return importlib.import_module(f"{REGISTRY[name]}.backend")
+
+
+def check_requirements(name: str) -> None:
+    """One line naming the fix when an installed package breaks backend ``name`` (an upgrade pip allowed)."""
+    for text, why in declaration(name).requires.items():
+        requirement = Requirement(text)
+        try:
+            found = importlib.metadata.version(requirement.name)
+        except importlib.metadata.PackageNotFoundError:
+            found = None
+        if found is None or found not in requirement.specifier:
+            raise BackendError(
+                f"the {name} backend needs {text}, found {requirement.name} {found or '(none)'} ({why}): "
+                f"pip install '{text}'"
+            )
 
 
 def _set_environment(wanted: Mapping[str, str]) -> None:

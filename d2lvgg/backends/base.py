@@ -66,6 +66,7 @@ class Declaration:
     load_first: tuple[str, ...] = ()  # backends whose frameworks must be in the process before this one's
     checkpoint_suffixes: tuple[str, ...] = ()  # the framework's own weight files, for `weights import`
     device_names: Mapping[str, str] = field(default_factory=dict)  # common device names in this spelling
+    requires: Mapping[str, str] = field(default_factory=dict)  # pip requirement -> why: checked before loading
 
 
 @dataclass(frozen=True)

@@ -39,4 +39,7 @@ DECLARATION = Declaration(
     ),
     checkpoint_suffixes=(".ckpt",),  # MindSpore's checkpoints (MindCV's among them)
     device_names={"cuda": "gpu"},
+    # pip keeps numpy<2 only while nothing else asks for numpy; a later `pip install` of another
+    # package can upgrade it, and MindSpore 2.10 then fails inside its tensor arithmetic.
+    requires={"numpy<2": "MindSpore 2.10's tensor arithmetic fails with numpy 2"},
 )
