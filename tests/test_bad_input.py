@@ -7,6 +7,7 @@ import hashlib
 import json
 import re
 import shutil
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -67,7 +68,7 @@ def test_bad_spec_files(tmp_path, capsys, name, content, pattern, command):
 
 def test_a_missing_backend_names_the_pip_extra(monkeypatch):
     declaration = types.ModuleType("fake_paddle_declaration")
-    declaration.DECLARATION = Declaration("PaddlePaddle", "paddle_not_installed_here", "paddle", "cpu")
+    declaration.DECLARATION = Declaration("PaddlePaddle", "paddle_not_installed_here", "paddle", "cpu", "cpu")
     monkeypatch.setitem(sys.modules, declaration.__name__, declaration)
     monkeypatch.setitem(REGISTRY, "paddle", declaration.__name__)
     with pytest.raises(BackendError, match=r"needs paddle_not_installed_here, .*pip install 'd2lvgg\[paddle\]'"):
@@ -206,3 +207,32 @@ def test_a_sweep_checks_every_cell_before_training_any(tmp_path, capsys):
     grid.write_text('[base]\nepochs = 1\nresize = 32\nratio = 16\n\n[axes]\narch = ["d2l_vgg11", "vgg11"]\n')
     one_line_error(capsys, ["sweep", str(grid), "--out", str(tmp_path / "s")], "vgg11_r16 takes 3-channel images")
     assert not (tmp_path / "s").exists()
+
+
+VALUE_ERRORS = [
+    (["--epochs", "0"], "epochs must be a whole number >= 1, got 0"),
+    (["--batch-size", "-1"], "batch_size must be a whole number >= 1, got -1"),
+    (["--lr", "-1"], "lr must be a positive number, got -1.0"),
+    (["--resize", "0"], "input_size"),
+    (["--ratio", "0"], "ratio"),
+    (["--nproc", "0"], "--nproc must be 2 or more, got 0"),
+    (["--device", "tpu"], "unknown device 'tpu' for the torch backend: use auto, cpu, cuda, cuda:N or mps"),
+    (["--backend", "mindspore", "--device", "cuda:1"], "unknown device 'cuda:1' for the mindspore backend"),
+    (["--out", "{file}/run"], "is a file; choose another --out"),
+]
+
+
+@pytest.mark.parametrize(("option", "message"), VALUE_ERRORS)
+def test_a_bad_value_is_refused_before_any_framework_loads(tmp_path, option, message):
+    """In a fresh process: the one line comes without PyTorch, MindSpore or PaddlePaddle imported."""
+    (tmp_path / "file").write_text("not a folder")
+    argv = ["train", *(part.format(file=tmp_path / "file") for part in option)]
+    script = (
+        "import sys\nfrom d2lvgg.tools.cli import main\ncode = main(sys.argv[1:])\n"
+        "loaded = sorted({'torch', 'mindspore', 'paddle'} & set(sys.modules))\n"
+        "print('loaded:', ','.join(loaded))\nsys.exit(code)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
+    assert done.stdout == "loaded: \n"  # no framework, and no "no GPU or Ascend card here" notice

@@ -144,7 +144,8 @@ def test_train_without_arguments_picks_the_cpu_sized_run_on_a_cpu(tmp_path, caps
 
 def test_an_explicit_architecture_keeps_the_books_recipe():
     from d2lvgg.tools.cli import build_parser
-    from d2lvgg.tools.commands import _recipe_for
+    from d2lvgg.tools.commands import _named_recipe
 
     args = build_parser().parse_args(["train", "--arch", "d2l_vgg11_small"])
-    assert args.recipe == "auto" and _recipe_for(args) == "d2l-zh"
+    assert args.recipe == "auto" and _named_recipe(args) == "d2l-zh"
+    assert _named_recipe(build_parser().parse_args(["train"])) is None  # the machine decides

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -59,3 +62,25 @@ def test_a_weights_file_without_its_spec_needs_arch_and_an_arch_they_fit(tmp_pat
 def test_a_missing_optional_dependency_is_named_with_its_extra():
     with pytest.raises(D2LVGGError, match=r"ONNX export needs no_such_module_d2lvgg, .*pip install 'd2lvgg\[onnx\]'"):
         require("no_such_module_d2lvgg", "onnx", "ONNX export")
+
+
+@pytest.mark.paddle
+def test_export_from_paddle_without_paddle2onnx_is_refused_before_paddle_loads(tmp_path):
+    weights = save_weights(initial_weights(ir.lower(SPEC), "kaiming", 3), tmp_path / "w.npz", {"spec": SPEC.to_dict()})
+    script = (
+        "import importlib.util, sys\n"
+        "real = importlib.util.find_spec\n"
+        "importlib.util.find_spec = lambda name, *a: None if name == 'paddle2onnx' else real(name, *a)\n"
+        "from d2lvgg.tools.cli import main\n"
+        "code = main(sys.argv[1:])\n"
+        "print('paddle loaded' if 'paddle' in sys.modules else 'paddle not loaded')\n"
+        "sys.exit(code)\n"
+    )
+    argv = ["export", str(weights), "--backend", "paddle", "--out", str(tmp_path / "vgg.onnx")]
+    done = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().endswith(
+        "ONNX export from PaddlePaddle needs paddle2onnx, which is not installed: pip install paddle2onnx"
+    )
+    assert done.stdout.strip() == "paddle not loaded"
+    assert not (tmp_path / "vgg.onnx").exists()

@@ -97,13 +97,14 @@ def test_an_unknown_grid_name_lists_the_shipped_ones(capsys):
 
 
 def test_the_shape_only_grid_writes_the_comparison_and_a_drawing_per_cell(tmp_path, capsys):
+    before = _open_figures()
     assert main(["sweep", "depth", "--out", str(tmp_path)]) == 0
     summary = (tmp_path / "summary.md").read_text()
     for params in ("132,863,336", "133,047,848", "138,357,544", "143,667,240"):
         assert params in summary
     assert (tmp_path / "arch-vgg19-blocks.png").read_bytes()[:4] == b"\x89PNG"
     assert "wrote" in capsys.readouterr().out
-    assert _open_figures() == []
+    assert _open_figures() == before
 
 
 def _open_figures() -> list[int]:
@@ -174,7 +175,8 @@ def test_a_sweep_of_many_training_cells_leaves_no_figure_open(tmp_path):
     grid = TINY_GRID.replace("epochs = 2", "epochs = 1").replace("lr = [0.05, 0.1]", "lr = [0.02, 0.04, 0.06, 0.08]")
     path = tmp_path / "four.toml"
     path.write_text(grid)
+    before = _open_figures()
     sweep(load_grid(path), tmp_path / "sweep", say=lambda line: None)
     assert len(list((tmp_path / "sweep").glob("lr-*/curves.png"))) == 4
     assert (tmp_path / "sweep" / "compare.png").is_file()
-    assert _open_figures() == []  # each run's curves and the overlay were closed once saved
+    assert _open_figures() == before  # each run's curves and the overlay were closed once saved

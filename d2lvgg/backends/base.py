@@ -57,6 +57,7 @@ class Declaration:
     framework: str  # the module its framework imports as
     extra: str  # the pip extra that installs it: d2lvgg[<extra>]
     devices: str  # the device names --device takes, for help and errors
+    device_pattern: str  # a regular expression those names match: checked before the framework loads
     options: tuple[Option, ...] = ()  # settings only this backend has
     environment: Mapping[str, str] = field(default_factory=dict)  # set before the framework loads, unless set
     textbook: Mapping[str, Any] = field(default_factory=dict)  # spec options of this edition's network
@@ -67,6 +68,7 @@ class Declaration:
     checkpoint_suffixes: tuple[str, ...] = ()  # the framework's own weight files, for `weights import`
     device_names: Mapping[str, str] = field(default_factory=dict)  # common device names in this spelling
     requires: Mapping[str, str] = field(default_factory=dict)  # pip requirement -> why: checked before loading
+    onnx_needs: tuple[str, ...] = ()  # modules its ONNX exporter needs beside the framework (pip names them alike)
 
 
 @dataclass(frozen=True)

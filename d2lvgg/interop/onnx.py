@@ -6,12 +6,14 @@ logits shows the exporter kept the network's numbers, not only its shape.
 
 from __future__ import annotations
 
+import importlib.util
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from ..backends import get_backend
+from ..backends import declaration, get_backend
+from ..errors import BackendError
 from ..model import ir
 from ..model.spec import VGGSpec
 from ..optional import require
@@ -21,7 +23,7 @@ EXPORT_BATCH = 2  # the example batch the exporters trace; a free batch dimensio
 
 def export_onnx(spec: VGGSpec, arrays: dict[str, np.ndarray], backend: str, path: str | Path) -> bool:
     """Write ``spec`` with ``arrays`` as ONNX through ``backend``; True when any batch size runs it."""
-    require("onnx", "onnx", "ONNX export")
+    check_exporter(backend)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     module = get_backend(backend)
@@ -33,6 +35,17 @@ def export_onnx(spec: VGGSpec, arrays: dict[str, np.ndarray], backend: str, path
         dynamic = module.export_onnx(model, written, shape)
         written.replace(path)
     return dynamic
+
+
+def check_exporter(backend: str) -> None:
+    """What ``backend``'s ONNX export needs beside its framework, named before the framework loads (up to a minute)."""
+    require("onnx", "onnx", "ONNX export")
+    known = declaration(backend)
+    for needed in known.onnx_needs:
+        if importlib.util.find_spec(needed) is None:
+            raise BackendError(
+                f"ONNX export from {known.title} needs {needed}, which is not installed: pip install {needed}"
+            )
 
 
 def run_onnx(path: str | Path, images: np.ndarray) -> np.ndarray:

@@ -7,7 +7,8 @@ import sys
 from typing import Any
 
 from ..errors import ConfigError
-from ..training.config import AUTO_RECIPE, auto_recipe
+from ..model.spec import VGGSpec
+from ..training.config import AUTO_RECIPE, TrainConfig, auto_recipe, recipe_spec
 from .arguments import arch_overrides, backend_options
 
 
@@ -46,7 +47,6 @@ def cmd_spec(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from ..backends.base import World
-    from ..training.config import TrainConfig, recipe_spec
     from ..training.loop import resumable, resume, train
     from ..training.rundir import RunDir
     from ..training.setup import check_shares, default_run_dir
@@ -58,7 +58,27 @@ def cmd_train(args: argparse.Namespace) -> int:
             return _launch(args, config.backend, args.resume)
         resume(args.resume, epochs=args.epochs, progress=sys.stderr.isatty())
         return 0
-    recipe = _recipe_for(args)
+    # Everything that needs no framework is checked first, in about a second: `--recipe auto`
+    # loads one to look for a GPU, which takes 15-30 s on a busy machine.
+    chosen = _named_recipe(args)
+    spec, config = _train_settings(args, chosen or "d2l-cpu")
+    if args.nproc is not None:
+        if args.nproc < 2:
+            raise ConfigError(f"--nproc must be 2 or more, got {args.nproc}; for one process leave it out")
+        check_shares(World(size=args.nproc), config)
+    if args.out:
+        RunDir.check_new(args.out, overwrite=args.overwrite)
+    if chosen is None:
+        spec, config = _train_settings(args, _auto_recipe(args))
+    if args.nproc is not None:
+        out = RunDir.check_new(args.out or default_run_dir(spec, config.backend), overwrite=args.overwrite)
+        return _launch(args, config.backend, str(out))
+    train(spec, config, out=args.out, overwrite=args.overwrite, progress=sys.stderr.isatty())
+    return 0
+
+
+def _train_settings(args: argparse.Namespace, recipe: str) -> tuple[VGGSpec, TrainConfig]:
+    """The network and training config ``d2lvgg train ARGS`` means under ``recipe``; each value checked."""
     reshape = {k: v for k, v in arch_overrides(args).items() if k != "input_size"}
     spec = recipe_spec(recipe, args.arch, args.resize, **reshape)
     config = TrainConfig.from_recipe(
@@ -79,12 +99,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         weights=args.weights,
         options=backend_options(args, args.backend),
     )
-    if args.nproc is not None:
-        check_shares(World(size=args.nproc), config)
-        out = RunDir.check_new(args.out or default_run_dir(spec, config.backend), overwrite=args.overwrite)
-        return _launch(args, config.backend, str(out))
-    train(spec, config, out=args.out, overwrite=args.overwrite, progress=sys.stderr.isatty())
-    return 0
+    return spec, config
 
 
 # What ``--resume`` takes beside the run folder: the rest is the run's own, recorded in its config.json.
@@ -112,12 +127,18 @@ def _launch(args: argparse.Namespace, backend: str, out: str) -> int:
     return launch(backend, args.nproc, train_args, out)
 
 
-def _recipe_for(args: argparse.Namespace) -> str:
-    """``--recipe auto`` without ``--arch``: the book's run on a GPU or Ascend card, the CPU-sized one on a CPU."""
+def _named_recipe(args: argparse.Namespace) -> str | None:
+    """The recipe ``args`` settle without a framework; ``None`` where ``--recipe auto`` depends on the machine.
+
+    An explicit ``--arch`` keeps the book's recipe.
+    """
     if args.recipe != AUTO_RECIPE:
         return args.recipe
-    if args.arch:
-        return "d2l-zh"
+    return "d2l-zh" if args.arch else None
+
+
+def _auto_recipe(args: argparse.Namespace) -> str:
+    """``--recipe auto`` without ``--arch``: the book's run on a GPU or Ascend card, the CPU-sized one on a CPU."""
     from ..backends import get_backend
 
     name = auto_recipe(get_backend(args.backend).has_accelerator(args.device))
@@ -143,7 +164,6 @@ def cmd_parity(args: argparse.Namespace) -> int:
 
     from ..model.specfile import resolve_spec
     from ..optional import require
-    from ..training.config import TrainConfig
     from . import render
     from .parity import default_pair, installed_pairs, pairs_table, run_parity
 

@@ -47,9 +47,10 @@ def cmd_weights_export(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from ..backends import get_backend
     from ..interop.convert import load_network_weights
-    from ..interop.onnx import EXPORT_BATCH, export_onnx
+    from ..interop.onnx import EXPORT_BATCH, check_exporter, export_onnx
 
     spec, arrays = load_network_weights(args.source, args.arch)
+    check_exporter(args.backend)
     get_backend(args.backend)  # a missing framework is named before anything is written
     out = _check_new(Path(args.out or f"{spec.name}-{args.backend}.onnx"), args.overwrite)
     dynamic = export_onnx(spec, arrays, args.backend, out)

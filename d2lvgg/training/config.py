@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
 from ..backends import DEFAULT as DEFAULT_BACKEND
-from ..backends import all_options, resolve_options
+from ..backends import all_options, declaration, resolve_options
 from ..backends import options as backend_options
 from ..errors import ConfigError
 from ..model.initializers import SCHEMES
@@ -85,6 +86,9 @@ class TrainConfig:
         _one_of("init", self.init, SCHEMES)
         _one_of("recipe", self.recipe, RECIPES)
         _one_of("schedule", self.schedule, SCHEDULES)
+        known = declaration(self.backend)  # an unknown backend is named here, before its devices
+        if not isinstance(self.device, str) or not re.fullmatch(known.device_pattern, self.device):
+            raise ConfigError(f"unknown device {self.device!r} for the {self.backend} backend: use {known.devices}")
         for name, limit in (("momentum", 1), ("weight_decay", 0.1)):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0 <= value < limit:
@@ -126,8 +130,13 @@ class TrainConfig:
         return cls(**settings)
 
     def for_backend(self, backend: str) -> TrainConfig:
-        """The same run on another backend, with that backend's options at their defaults."""
-        return self if backend == self.backend else TrainConfig.from_record(self.record() | {"backend": backend})
+        """The same run on another backend: its options at their defaults, the device in its spelling (or auto)."""
+        if backend == self.backend:
+            return self
+        known = declaration(backend)
+        device = known.device_names.get(self.device, self.device)
+        device = device if re.fullmatch(known.device_pattern, device) else "auto"
+        return TrainConfig.from_record(self.record() | {"backend": backend, "device": device})
 
     def record(self) -> dict[str, Any]:
         """Flat settings, the backend's options beside the rest, as ``config.json`` stores them."""

@@ -13,6 +13,7 @@ DECLARATION = Declaration(
     framework="mindspore",
     extra="mindspore",
     devices="auto, cpu, gpu or ascend",
+    device_pattern=r"(?i)auto|cpu|gpu|ascend",
     options=(Option("ms_mode", "graph", "MindSpore's execution mode", ("graph", "pynative"), "--ms-mode"),),
     # Set before MindSpore loads. GLOG_v: its C++ side logs every WARNING otherwise. ONEDNN_MAX_CPU_ISA:
     # MindSpore 2.10's oneDNN picks a reference convolution on AVX-512 CPUs for its NCHW float32

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import tempfile
 from pathlib import Path
@@ -11,7 +10,7 @@ import numpy as np
 import paddle
 from paddle import nn
 
-from ...errors import BackendError, RunError
+from ...errors import RunError
 
 
 def read_checkpoint(path: Path) -> dict[str, np.ndarray]:
@@ -24,8 +23,6 @@ def read_checkpoint(path: Path) -> dict[str, np.ndarray]:
 
 def export_onnx(model: nn.Layer, path: Path, input_shape: tuple[int, ...]) -> bool:
     """Write ``model`` as ONNX with ``paddle.onnx.export``; the batch dimension stays free (returns True)."""
-    if importlib.util.find_spec("paddle2onnx") is None:  # paddle.onnx.export needs it, and says so less clearly
-        raise BackendError("ONNX export from PaddlePaddle needs paddle2onnx: pip install paddle2onnx")
     model.eval()
     spec = paddle.static.InputSpec([None, *input_shape[1:]], "float32", "images")
     with tempfile.TemporaryDirectory() as folder:

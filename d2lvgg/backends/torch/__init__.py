@@ -10,6 +10,7 @@ DECLARATION = Declaration(
     framework="torch",
     extra="torch",
     devices="auto, cpu, cuda, cuda:N or mps",
+    device_pattern=r"auto|cpu|cuda(:\d+)?|mps",
     # The fast path: the dataset on the device, channels-last memory, and on a GPU bfloat16 autocast
     # and torch.compile ("auto": on where they pay). --plain switches all of it off.
     options=(
