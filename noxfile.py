@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nox
@@ -28,6 +30,22 @@ PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 FRAMEWORK_PYTHON = "3.11"
 
 CONSTRAINTS = ("-c", ".ci/constraints.txt")
+
+
+def _runs(python: str) -> bool:
+    """Whether ``python`` is on PATH and starts (a pyenv shim of an inactive version is on PATH but fails)."""
+    found = shutil.which(python)
+    return bool(found) and subprocess.run([found, "-c", ""], capture_output=True, check=False).returncode == 0
+
+
+# nox skips a session whose Python is not on PATH and still exits green: say so before it starts.
+MISSING = [version for version in PYTHONS if not _runs(f"python{version}")]
+if MISSING:
+    print(
+        f"nox: Python {', '.join(MISSING)} not on PATH, so tests-{MISSING[0]} and the like are skipped; "
+        "with pyenv, put them all on it first: export PYENV_VERSION=$(pyenv versions --bare | paste -sd:)",
+        file=sys.stderr,
+    )
 
 # An environment with PyTorch, MindSpore and PaddlePaddle takes 1 to 4 GB: CI's disk cannot hold all of them at
 # once, so .ci/run sets this to delete each session's environment when the session ends.

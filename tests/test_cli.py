@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from d2lvgg import load_spec, preset
+from d2lvgg import __version__, load_spec, preset
 from d2lvgg.data.fashion_mnist import SYSTEM_DIR
 from d2lvgg.tools.cli import main
 
@@ -149,3 +149,8 @@ def test_an_explicit_architecture_keeps_the_books_recipe():
     args = build_parser().parse_args(["train", "--arch", "d2l_vgg11_small"])
     assert args.recipe == "auto" and _named_recipe(args) == "d2l-zh"
     assert _named_recipe(build_parser().parse_args(["train"])) is None  # the machine decides
+
+
+def test_version_prints_the_package_version():
+    done = subprocess.run([sys.executable, "-m", "d2lvgg", "--version"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == f"d2lvgg {__version__}"

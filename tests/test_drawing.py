@@ -44,3 +44,8 @@ def test_draw_writes_png_and_svg_and_keeps_existing_files(tmp_path, capsys):
     assert (tmp_path / "net.png").read_bytes() == before
     assert main(["draw", "alexnet", "--out", str(stem), "--overwrite"]) == 0
     assert (tmp_path / "net.png").read_bytes() != before
+
+
+def test_draw_out_with_an_image_ending_names_the_files_themselves(tmp_path):
+    assert main(["draw", "d2l_vgg11", "--out", str(tmp_path / "d2l.png")]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d2l.png", "d2l.svg"]

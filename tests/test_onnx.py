@@ -84,3 +84,11 @@ def test_export_from_paddle_without_paddle2onnx_is_refused_before_paddle_loads(t
     )
     assert done.stdout.strip() == "paddle not loaded"
     assert not (tmp_path / "vgg.onnx").exists()
+
+
+@pytest.mark.torch
+def test_the_torch_export_leaves_out_the_torchvision_notice(tmp_path, caplog):
+    with caplog.at_level("WARNING"):
+        export_onnx(SPEC, initial_weights(ir.lower(SPEC), "kaiming", 3), "torch", tmp_path / "vgg.onnx")
+    assert (tmp_path / "vgg.onnx").is_file()
+    assert "torchvision is not installed" not in caplog.text

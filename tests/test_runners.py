@@ -234,3 +234,12 @@ def test_ascend_runs_a_training_step():
     runner.set_optimizer(0.05)
     loss, _ = runner.train_step(np.zeros((8, 1, 32, 32), np.float32), np.zeros(8, np.int64))
     assert np.isfinite(loss) and runner.device_label.startswith("ascend")
+
+
+@pytest.mark.paddle
+def test_loading_paddle_shows_no_ccache_warning():
+    script = "import warnings\nwarnings.simplefilter('default')\nfrom d2lvgg.backends import get_backend\n"
+    script += "get_backend('paddle')"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "ccache" not in done.stderr

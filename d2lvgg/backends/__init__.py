@@ -12,6 +12,8 @@ import importlib.metadata
 import importlib.util
 import json
 import os
+import re
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -57,6 +59,8 @@ def get_backend(name: str) -> Backend:
         if importlib.util.find_spec(declaration(other).framework):
             get_backend(other)
     _set_environment(info.environment)
+    for start in info.quiet:
+        warnings.filterwarnings("ignore", message=re.escape(start))
     return importlib.import_module(f"{REGISTRY[name]}.backend")
 
 

@@ -68,6 +68,7 @@ class Declaration:
     checkpoint_suffixes: tuple[str, ...] = ()  # the framework's own weight files, for `weights import`
     device_names: Mapping[str, str] = field(default_factory=dict)  # common device names in this spelling
     requires: Mapping[str, str] = field(default_factory=dict)  # pip requirement -> why: checked before loading
+    quiet: tuple[str, ...] = ()  # how warnings its framework gives on every load, of no use to a student, begin
     onnx_needs: tuple[str, ...] = ()  # modules its ONNX exporter needs beside the framework (pip names them alike)
 
 

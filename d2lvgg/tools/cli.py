@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .. import language
+from .. import __version__, language
 from ..backends import DEFAULT as DEFAULT_BACKEND
 from ..backends import REGISTRY, declaration
 from ..errors import D2LVGGError, RunInterrupted
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     titles = [declaration(name).title for name in REGISTRY]
     frameworks = f"{', '.join(titles[:-1])} and {titles[-1]}" if len(titles) > 1 else titles[0]
     parser = argparse.ArgumentParser(prog="d2lvgg", description=f"VGG from Dive into Deep Learning, in {frameworks}.")
+    parser.add_argument("--version", action="version", version=f"d2lvgg {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (
         _add_presets,
@@ -192,7 +193,9 @@ def _add_draw(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("draw", help="draw a network's blocks with their shapes (PNG and SVG)")
     p.add_argument("arch", metavar="NAME_OR_SPEC_FILE")
     add_arch_options(p)
-    p.add_argument("--out", help="file stem to write STEM.png and STEM.svg (default: NAME-blocks)")
+    p.add_argument(
+        "--out", help="STEM.png and STEM.svg are written; a .png or .svg ending is the stem's (default: NAME-blocks)"
+    )
     p.add_argument("--overwrite", action="store_true", help="replace drawings that already exist")
     add_language_option(p)
     p.set_defaults(func=commands.cmd_draw)

@@ -257,6 +257,8 @@ def cmd_draw(args: argparse.Namespace) -> int:
 
     spec = resolve_spec(args.arch, **arch_overrides(args))
     stem = Path(args.out or f"{spec.name}-blocks")
+    if stem.suffix.lower() in (".png", ".svg"):  # --out d2l.png means the stem d2l
+        stem = stem.with_suffix("")
     taken = [p for p in (stem.with_name(stem.name + ".png"), stem.with_name(stem.name + ".svg")) if p.exists()]
     if taken and not args.overwrite:
         raise ConfigError(f"{taken[0]} already exists; choose another --out or pass --overwrite")

@@ -11,6 +11,7 @@ DECLARATION = Declaration(
     extra="paddle",  # the CPU wheel; on a CUDA machine install paddlepaddle-gpu instead
     devices="auto, cpu, gpu or gpu:N",
     device_pattern=r"(?i)auto|cpu|gpu(:\d+)?",
+    quiet=("No ccache found",),  # about compiling C++ extensions, which d2lvgg never does
     onnx_needs=("paddle2onnx",),  # paddle.onnx.export hands the work to it
     # Dynamic graph by default: on the CPU, to_static's graph measured slower (docs/speed.md).
     options=(

@@ -26,4 +26,5 @@ DECLARATION = Declaration(
     launch_environment={"GLOO_SOCKET_IFNAME": "lo"},
     textbook_loader=True,  # the benchmark re-creates this edition's loader (DataLoader workers, Pillow)
     checkpoint_suffixes=(".pt", ".pth", ".bin"),  # torch.save's state_dicts
+    onnx_needs=("onnxscript",),  # torch.onnx.export(dynamo=True) builds the graph with it
 )
