@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from d2lvgg import preset
 from d2lvgg.backends import REGISTRY, available, declaration, get_backend
 from d2lvgg.model.initializers import initial_weights
 from d2lvgg.model.ir import lower
+from d2lvgg.training import threads
 
 BACKEND_MODULES = {name: declaration(name).framework for name in REGISTRY}  # pytest marker -> framework
 
@@ -36,9 +38,12 @@ def _ascend_available() -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Load the frameworks that need an environment (GLOG_v) or a load order through their backends,
-    before any test module imports one directly. The others load later, in the environment these set
-    (PaddlePaddle sets OMP_NUM_THREADS=1), as the tests' child processes do."""
+    """Pin the thread count, so that two runs compared bit for bit compute alike whatever the load (a
+    probed count follows the machine's load; test_threads.py tests the probe). Then load the frameworks
+    that need an environment (GLOG_v) or a load order through their backends, before any test module
+    imports one directly; the others load later, in the environment these set (PaddlePaddle sets
+    OMP_NUM_THREADS=1), as the tests' child processes do."""
+    os.environ.setdefault(threads.ENVIRONMENT, str(threads.cores()))
     for name in available():
         if declaration(name).environment or declaration(name).load_first:
             get_backend(name)

@@ -15,6 +15,7 @@ import os
 import re
 import warnings
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from packaging.requirements import Requirement
@@ -33,6 +34,8 @@ DEFAULT = "torch"
 # Names the variables get_backend set, with their values (JSON), for this process and its children:
 # another backend may set those again, while a value the user gave is kept.
 ENVIRONMENT_SET = "D2LVGG_ENVIRONMENT_SET"
+# The environment as the user gave it, before a framework changed it (PaddlePaddle sets OMP_NUM_THREADS=1).
+USER_ENVIRONMENT = MappingProxyType(dict(os.environ))
 
 
 def declaration(name: str) -> Declaration:

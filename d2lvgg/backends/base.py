@@ -165,6 +165,10 @@ class Runner(Protocol):
         """Float32 logits of a numpy batch, in evaluation mode."""
         ...
 
+    def set_threads(self, count: int) -> bool:
+        """Compute on ``count`` CPU threads from now on; False where the framework fixed them when it started."""
+        ...
+
 
 @dataclass(frozen=True)
 class StateMapping:
@@ -192,6 +196,10 @@ class RunnerBase:
     def data(self, images: np.ndarray, labels: np.ndarray, size: int) -> Feed | None:
         """No device-resident dataset: the trainer's numpy batches are copied in once per step."""
         return None
+
+    def set_threads(self, count: int) -> bool:
+        """The framework sized its thread pools when it started; they stay as they are."""
+        return False
 
 
 @runtime_checkable

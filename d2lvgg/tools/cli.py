@@ -108,6 +108,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "--resume", metavar="RUN_DIR", help="continue an interrupted run with its own settings (or to other --epochs)"
     )
     p.add_argument("--nproc", type=int, help="train data-parallel in N processes, started by the backend's launcher")
+    p.add_argument(
+        "--threads", type=int, help="CPU threads (default: the fastest of 1 and every core, timed before epoch 1)"
+    )
     add_language_option(p)
     p.set_defaults(func=commands.cmd_train)
 

@@ -97,6 +97,7 @@ def _train_settings(args: argparse.Namespace, recipe: str) -> tuple[VGGSpec, Tra
         weight_decay=args.weight_decay,
         schedule=args.schedule,
         weights=args.weights,
+        threads=args.threads,
         options=backend_options(args, args.backend),
     )
     return spec, config

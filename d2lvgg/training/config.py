@@ -72,6 +72,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     schedule: str = "constant"  # or "cosine": lr * (1 + cos(pi * epoch / epochs)) / 2, set each epoch
     weights: str | None = None  # start from these weights (fine-tuning) instead of a fresh draw
+    threads: int | None = None  # CPU threads; None: measured before the first epoch (training/threads.py)
     options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -93,7 +94,7 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0 <= value < limit:
                 raise ConfigError(f"{name} must be a number in [0, {limit}), got {value!r}")
-        for name in ("train_limit", "test_limit"):
+        for name in ("train_limit", "test_limit", "threads"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")

@@ -37,6 +37,7 @@ from .setup import (
     load_config,
     make_runner,
 )
+from .threads import choose_threads, resumed_threads
 from .weights import check_compatible, load_weights
 
 
@@ -68,8 +69,11 @@ def train(
     run = RunDir(out)  # in a data-parallel world, only the leader writes the run folder
     if runner.world.leader:
         run = RunDir.create(out, overwrite=overwrite)
-        run.write_json(CONFIG, config_record(spec, config, runner) | {"adapted": adapted})
     session = Session(spec, config, run, runner, data, Progress())
+    threads = choose_threads(runner, config.threads, next(session.train_batches(0)))
+    if runner.world.leader:
+        record = config_record(spec, config, runner) | {"adapted": adapted, "threads": threads.record()}
+        run.write_json(CONFIG, record)
     session.show(progress=progress, echo=echo)
     for note in adapted:
         session.say(f"  from {config.weights}: {note}")
@@ -120,6 +124,7 @@ def resume(path: str | Path, *, epochs: int | None = None, progress: bool = True
         run.rewrite_rows(EPOCHS, done.epochs)
         run.write_json(CONFIG, run.read_json(CONFIG) | {"train": config.record()})  # --epochs, if given
     session = Session(spec, config, run, runner, load_fashion_mnist(config.data_dir), done)
+    resumed_threads(runner, run.read_json(CONFIG).get("threads"), config.threads)
     session.show(progress=progress, echo=echo)
     return fit(session)
 

@@ -118,6 +118,11 @@ class Runner(RunnerBase):
         """Metrics are already Python numbers (each step reads its loss back)."""
         return [float(v) for v in values]
 
+    def set_threads(self, count: int) -> bool:
+        """PaddlePaddle's CPU kernels take a new thread count between steps (its own OMP_NUM_THREADS=1 aside)."""
+        paddle.base.core.set_num_threads(count)
+        return True
+
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Logits in evaluation mode."""
         self.model.eval()

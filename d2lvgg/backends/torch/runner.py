@@ -191,6 +191,11 @@ class Runner(RunnerBase):
             return torch.stack(values).float().cpu().tolist()
         return [float(v) for v in values]
 
+    def set_threads(self, count: int) -> bool:
+        """PyTorch's intra-op pool takes a new size between steps."""
+        torch.set_num_threads(count)
+        return True
+
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Logits in evaluation mode (float32, whatever the training precision)."""
         self.model.eval()

@@ -1,0 +1,121 @@
+"""How many CPU threads a run computes on: the user's pin, else a short timed probe before the first epoch.
+
+A framework's threads spin while they wait for each other; on a machine whose other cores are busy
+(a shared lab machine, a laptop doing something else) two spinning threads can run ten times slower
+than one. So no count is assumed: a few training steps are timed at each candidate count, in
+interleaved rounds, and the fastest is kept; the weights and optimizer state from before the probe
+are then put back, so the run is the one it would have been. A pinned count (``--threads``, ``$D2LVGG_THREADS``) or
+the framework's own variable set by the user is taken as it is. The choice and its reason go into
+the run's ``config.json``; a resumed run keeps it, so that it computes the same numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..backends import ENVIRONMENT_SET, USER_ENVIRONMENT
+from ..backends.base import Runner
+from ..errors import ConfigError
+
+ENVIRONMENT = "D2LVGG_THREADS"
+# The frameworks' own thread variables: one the user set is theirs to keep.
+FRAMEWORK_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+PROBE_ROUNDS = 3  # rounds of every candidate; the first is a warm-up, the best of the rest counts
+
+
+@dataclass(frozen=True)
+class ThreadChoice:
+    """The thread count a run uses (``None``: the framework's own) and why."""
+
+    count: int | None
+    why: str
+
+    def record(self) -> dict[str, Any]:
+        return {"count": self.count, "why": self.why}
+
+
+def cores() -> int:
+    """The cores this process may run on (its affinity mask, as ``taskset`` or a container sets it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def pinned(threads: int | None, environ: Mapping[str, str] | None = None) -> ThreadChoice | None:
+    """The user's own choice, if they made one: ``threads``, ``$D2LVGG_THREADS``, or a framework variable.
+
+    The framework variables are read as they were before any framework loaded (``environ`` replaces both).
+    """
+    if threads is not None:
+        return ThreadChoice(threads, f"--threads {threads}")
+    ours_now, theirs = (os.environ, USER_ENVIRONMENT) if environ is None else (environ, environ)
+    if ENVIRONMENT in ours_now:
+        value = ours_now[ENVIRONMENT]
+        if not value.isdigit() or int(value) < 1:
+            raise ConfigError(f"{ENVIRONMENT}={value!r} is not a thread count: set it to a whole number >= 1")
+        return ThreadChoice(int(value), f"{ENVIRONMENT}={value}")
+    ours = json.loads(theirs.get(ENVIRONMENT_SET, "{}"))  # what d2lvgg itself set is not the user's
+    for variable in FRAMEWORK_VARIABLES:
+        if variable in theirs and theirs[variable] != ours.get(variable):
+            return ThreadChoice(None, f"{variable}={theirs[variable]} set by you: left to the framework")
+    return None
+
+
+def probe(seconds_at: Callable[[int], float], available: int) -> ThreadChoice:
+    """The fastest of 1 thread and every available core, timed in interleaved rounds by ``seconds_at``."""
+    candidates = sorted({available, 1}, reverse=True)
+    timings: dict[int, list[float]] = {count: [] for count in candidates}
+    for _ in range(PROBE_ROUNDS):
+        for count in candidates:
+            timings[count].append(seconds_at(count))
+    best = {count: min(times[1:]) for count, times in timings.items()}
+    chosen = min(candidates, key=lambda count: best[count])
+    measured = ", ".join(f"{count} thread(s) {best[count] * 1e3:.0f} ms" for count in candidates)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return ThreadChoice(chosen, f"probe: {measured} a batch (load {load:.1f} on {available} cores)")
+
+
+def choose_threads(runner: Runner, threads: int | None, batch: tuple[Any, Any]) -> ThreadChoice:
+    """Apply and return the thread count for a run: the user's, the world's share of the cores, or the probe's.
+
+    ``batch`` is a training batch; the probe's steps on it are undone (the runner's optimizer must be set).
+    """
+    available = cores()
+    choice = pinned(threads)
+    if choice is None and runner.world.size > 1:
+        share = max(1, available // runner.world.size)
+        choice = ThreadChoice(share, f"data-parallel: {runner.world.size} processes share {available} cores")
+    if choice is None and not runner.device_label.startswith("cpu"):
+        return ThreadChoice(None, f"{runner.device_label} computes; the framework's own CPU threads feed it")
+    if choice is not None:
+        if choice.count is not None and not runner.set_threads(choice.count):
+            return ThreadChoice(None, f"{choice.why}, not applied: this framework sizes its threads when it starts")
+        return choice
+    if not runner.set_threads(available):
+        return ThreadChoice(None, "this framework sizes its thread pools once, when it starts")
+
+    def seconds_at(count: int) -> float:
+        runner.set_threads(count)
+        started = time.perf_counter()
+        runner.fetch([runner.train_step(*batch)[1]])
+        return time.perf_counter() - started
+
+    weights, optimizer = runner.state(), runner.optimizer_state()
+    choice = probe(seconds_at, available)
+    runner.load_state(weights)
+    runner.load_optimizer_state(optimizer)
+    runner.set_threads(choice.count or available)
+    return choice
+
+
+def resumed_threads(runner: Runner, recorded: Mapping[str, Any] | None, threads: int | None) -> ThreadChoice:
+    """A resumed run's threads: a pin given now, else the count the run started with (the same numbers)."""
+    choice = pinned(threads)
+    if choice is None and recorded and recorded.get("count"):
+        choice = ThreadChoice(recorded["count"], f"kept from the run's start ({recorded['why']})")
+    if choice is not None and choice.count is not None and not runner.set_threads(choice.count):
+        return ThreadChoice(None, "this framework sizes its thread pools once, when it starts")
+    return choice or ThreadChoice(None, "the framework's own")

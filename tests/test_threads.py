@@ -1,0 +1,112 @@
+"""The thread policy: the user's pin first, else a timed probe whose choice and reason the run records."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from d2lvgg import ConfigError
+from d2lvgg.backends.base import World
+from d2lvgg.data.fashion_mnist import SYSTEM_DIR
+from d2lvgg.tools.cli import main
+from d2lvgg.training.threads import ENVIRONMENT, ThreadChoice, choose_threads, pinned, probe, resumed_threads
+from d2lvgg.training.weights import load_weights
+
+
+def test_a_pin_wins_in_order_flag_then_d2lvgg_variable_then_the_frameworks_own():
+    assert pinned(3, {ENVIRONMENT: "1", "OMP_NUM_THREADS": "4"}) == ThreadChoice(3, "--threads 3")
+    assert pinned(None, {ENVIRONMENT: "1", "OMP_NUM_THREADS": "4"}) == ThreadChoice(1, f"{ENVIRONMENT}=1")
+    assert pinned(None, {"OMP_NUM_THREADS": "4"}) == ThreadChoice(
+        None, "OMP_NUM_THREADS=4 set by you: left to the framework"
+    )
+    d2lvgg_set = {"OMP_NUM_THREADS": "4", "D2LVGG_ENVIRONMENT_SET": json.dumps({"OMP_NUM_THREADS": "4"})}
+    assert pinned(None, d2lvgg_set) is None  # set by d2lvgg for a framework, not by the user
+    assert pinned(None, {}) is None
+    with pytest.raises(ConfigError, match=f"{ENVIRONMENT}='two' is not a thread count"):
+        pinned(None, {ENVIRONMENT: "two"})
+
+
+def test_the_probe_keeps_the_count_with_the_best_time_after_its_warm_up_round():
+    spinning = {4: [9.0, 0.50, 0.52], 1: [9.0, 0.20, 0.21]}  # four threads spin beside another job
+    quiet = {4: [0.01, 0.06, 0.05], 1: [9.0, 0.18, 0.19]}
+    for timings, expected in ((spinning, 1), (quiet, 4)):
+        calls = {count: iter(times) for count, times in timings.items()}
+        choice = probe(lambda count, calls=calls: next(calls[count]), 4)
+        assert choice.count == expected
+        assert choice.why.startswith("probe: 4 thread(s) ")
+
+
+class _Runner:
+    """A runner whose thread setting is recorded, and whose forward pass takes no time worth timing."""
+
+    device_label = "cpu"
+
+    def __init__(self, settable: bool = True, world: World | None = None) -> None:
+        self.settable, self.world, self.counts = settable, world or World(), []
+
+    def set_threads(self, count: int) -> bool:
+        self.counts.append(count)
+        return self.settable
+
+    def train_step(self, x, y):
+        return np.float32(0), np.int64(len(y))
+
+    def state(self):
+        return {}
+
+    def optimizer_state(self):
+        return {}
+
+    def load_state(self, arrays):
+        assert arrays == {}
+
+    def load_optimizer_state(self, arrays):
+        assert arrays == {}
+
+    def fetch(self, values):
+        return [float(v) for v in values]
+
+
+def test_choose_threads_probes_applies_and_says_why(monkeypatch):
+    monkeypatch.delenv(ENVIRONMENT, raising=False)
+    monkeypatch.setattr("d2lvgg.training.threads.cores", lambda: 2)
+    monkeypatch.setattr("d2lvgg.training.threads.USER_ENVIRONMENT", {})
+    runner = _Runner()
+    choice = choose_threads(runner, None, (np.zeros((4, 1, 8, 8)), np.zeros(4)))
+    assert choice.count in (1, 2) and choice.why.startswith("probe: 2 thread(s) ")
+    assert runner.counts[-1] == choice.count and set(runner.counts) == {1, 2}
+
+    fixed = choose_threads(_Runner(settable=False), None, (np.zeros((4, 1, 8, 8)), np.zeros(4)))
+    assert fixed == ThreadChoice(None, "this framework sizes its thread pools once, when it starts")
+    shared = _Runner(world=World(0, 2))
+    assert choose_threads(shared, None, (None, None)).count == 1 and shared.counts == [1]
+    assert (
+        resumed_threads(_Runner(), {"count": 1, "why": "probe: ..."}, None).why
+        == "kept from the run's start (probe: ...)"
+    )
+
+
+@pytest.mark.torch
+@pytest.mark.skipif(not SYSTEM_DIR.is_dir(), reason=f"real Fashion-MNIST not installed at {SYSTEM_DIR}")
+def test_a_run_records_the_probed_threads_and_a_pin_is_applied_as_given(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.delenv(ENVIRONMENT, raising=False)
+    before = torch.get_num_threads()
+    out = tmp_path / "run"
+    argv = ["train", "--arch", "d2l_vgg11", "--ratio", "16", "--head", "64", "--resize", "32", "--device", "cpu"]
+    argv += ["--epochs", "1", "--train-limit", "256", "--test-limit", "128", "--out", str(out)]
+    try:
+        assert main(argv) == 0
+        recorded = json.loads((out / "config.json").read_text())["threads"]
+        assert recorded["count"] in (1, before) and recorded["why"].startswith("probe: ")
+        count = recorded["count"]
+        assert main([*argv[:-2], "--threads", str(count), "--out", str(tmp_path / "pinned")]) == 0
+        pinned_record = json.loads((tmp_path / "pinned" / "config.json").read_text())["threads"]
+        assert pinned_record == {"count": count, "why": f"--threads {count}"} and torch.get_num_threads() == count
+        probed, pinned_weights = load_weights(out / "weights.npz"), load_weights(tmp_path / "pinned" / "weights.npz")
+        assert all(np.array_equal(probed[k], pinned_weights[k]) for k in probed)  # the probe's steps were undone
+    finally:
+        torch.set_num_threads(before)
