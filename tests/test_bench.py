@@ -12,6 +12,7 @@ from d2lvgg import ConfigError
 from d2lvgg.data.fashion_mnist import SYSTEM_DIR
 from d2lvgg.model.specfile import resolve_spec
 from d2lvgg.tools.bench import BenchConfig, measure, run_bench, time_steps
+from d2lvgg.tools.bench.measure import BUSY_LOAD
 from d2lvgg.tools.cli import main
 
 pytestmark = [
@@ -50,11 +51,14 @@ def test_bench_measures_both_loops_and_writes_json(tmp_path, capsys):
     ]
     assert main(argv) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
-    match = re.fullmatch(r"torch cpu: d2lvgg ([\d.]+) ex/s, textbook loop ([\d.]+) ex/s, speedup ([\d.]+)x", last)
+    pattern = r"torch cpu: d2lvgg ([\d.]+) ex/s, textbook loop ([\d.]+) ex/s, speedup ([\d.]+)x"
+    match = re.match(pattern + r" \(rounds ([\d.]+)-([\d.]+)x\)(; under load \(.*\): not a quiet figure)?$", last)
     assert match, last
-    ours, book, speedup = map(float, match.groups())
-    assert speedup == pytest.approx(ours / book, rel=0.01)
+    ours, book, speedup, low, high = map(float, match.groups()[:5])
+    assert speedup == pytest.approx(ours / book, rel=0.01) and low <= high
     record = json.loads(out.read_text())
+    assert (match[6] is not None) == (record["load_before"] >= BUSY_LOAD)  # a busy machine is named, a quiet one not
+    assert all("load" in run for result in record["results"] for run in result["repeats"])
     assert record["summary"] == last and [r["loop"] for r in record["results"]] == ["d2lvgg", "textbook"]
     for result in record["results"]:
         assert len(result["repeats"]) == 2 and result["peak_memory_mb"] > 0 and result["epoch_seconds"] > 0

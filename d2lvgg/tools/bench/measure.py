@@ -24,6 +24,7 @@ from ...errors import ConfigError
 from ...model.spec import VGGSpec
 
 LOOPS = ("d2lvgg", "textbook")
+BUSY_LOAD = 0.5  # a one-minute load average from this up, before a benchmark starts, means other work is running
 
 
 @dataclass(frozen=True)
@@ -143,24 +144,40 @@ def _result_of(process: Any, answer: Any) -> dict[str, Any]:
                 return {"error": f"its process exited with code {process.exitcode} before reporting"}
 
 
-def measure(loop: str, config: BenchConfig) -> Measurement:
-    """``config.repeats`` fresh-process measurements of one loop; medians, with every repetition kept."""
+def _check_loop(loop: str, config: BenchConfig) -> None:
+    """One line, before any process starts, for a loop this backend or machine cannot run."""
     if loop not in LOOPS:
         raise ConfigError(f"unknown loop {loop!r}: use one of {', '.join(LOOPS)}")
     if loop == "textbook" and not declaration(config.backend).textbook_loader:
         raise ConfigError("the textbook loop is re-created for PyTorch only (its DataLoader); pass --backend torch")
     if loop == "textbook" and importlib.util.find_spec("PIL") is None:
         raise ConfigError("the textbook loop resizes with Pillow, which is not installed: pip install pillow")
+
+
+def _one_run(loop: str, config: BenchConfig) -> dict[str, Any]:
+    """One measurement of ``loop`` in a fresh process, with the machine's load average when it ended."""
     context = multiprocessing.get_context("spawn")
-    runs = []
-    for _ in range(config.repeats):
-        answer = context.Queue()
-        process = context.Process(target=_child, args=(loop, config, answer))
-        process.start()
-        result = _result_of(process, answer)
-        if "error" in result:
-            raise ConfigError(f"the {loop} loop failed: {result['error']}")
-        runs.append(result)
+    answer = context.Queue()
+    process = context.Process(target=_child, args=(loop, config, answer))
+    process.start()
+    result = _result_of(process, answer)
+    if "error" in result:
+        raise ConfigError(f"the {loop} loop failed: {result['error']}")
+    return result | {"load": _load()}
+
+
+def _load() -> float:
+    """The one-minute load average (NaN where the system has none)."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
+def measure(loop: str, config: BenchConfig) -> Measurement:
+    """``config.repeats`` fresh-process measurements of one loop; medians, with every repetition kept."""
+    _check_loop(loop, config)
+    return _summary(loop, config, [_one_run(loop, config) for _ in range(config.repeats)])
+
+
+def _summary(loop: str, config: BenchConfig, runs: list[dict[str, Any]]) -> Measurement:
     speed = statistics.median(run["examples_per_sec"] for run in runs)
     return Measurement(
         loop=loop,
@@ -193,15 +210,36 @@ def machine() -> dict[str, Any]:
 
 
 def run_bench(config: BenchConfig, json_path: str | Path | None = None) -> tuple[list[Measurement], str]:
-    """Both loops (d2lvgg's alone where there is no textbook loop) in the same run; the closing line, and JSON."""
+    """Both loops (d2lvgg's alone where there is no textbook loop) in the same run; the closing line, and JSON.
+
+    The loops take turns, one repetition each per round, so that a change in the machine's load
+    falls on both; the line gives the ratio's spread over the rounds and says when the machine
+    was busy before the first round (then the ratio is not a quiet figure).
+    """
     loops = LOOPS if declaration(config.backend).textbook_loader else LOOPS[:1]
-    results = [measure(loop, config) for loop in loops]
+    for loop in loops:
+        _check_loop(loop, config)
+    load_before = _load()
+    runs: dict[str, list[dict[str, Any]]] = {loop: [] for loop in loops}
+    for _ in range(config.repeats):
+        for loop in loops:
+            runs[loop].append(_one_run(loop, config))
+    results = [_summary(loop, config, runs[loop]) for loop in loops]
     ours = results[0]
     line = f"{config.backend} {ours.device}: d2lvgg {ours.examples_per_sec:.1f} ex/s"
     if len(results) > 1:
         book = results[1].examples_per_sec
+        rounds = [a["examples_per_sec"] / b["examples_per_sec"] for a, b in zip(*runs.values(), strict=True)]
         line += f", textbook loop {book:.1f} ex/s, speedup {ours.examples_per_sec / book:.2f}x"
+        line += f" (rounds {min(rounds):.2f}-{max(rounds):.2f}x)"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if load_before >= BUSY_LOAD:
+        during = max(run["load"] for loop_runs in runs.values() for run in loop_runs)
+        line += (
+            f"; under load ({load_before:.1f} before, up to {during:.1f} during, on {cores} cores): not a quiet figure"
+        )
     if json_path:
-        record = {"config": asdict(config), "machine": machine(), "results": [asdict(r) for r in results]}
+        record = {"config": asdict(config), "machine": machine(), "load_before": load_before}
+        record["results"] = [asdict(r) for r in results]
         Path(json_path).write_text(json.dumps(record | {"summary": line}, indent=2) + "\n", encoding="utf-8")
     return results, line
