@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import pytest
@@ -74,3 +75,13 @@ def test_a_failed_run_names_the_resume_and_an_old_result_does_not_count(tmp_path
     _fake_launcher(monkeypatch, "import sys; sys.exit(1)")
     with pytest.raises(RunError, match=f"resume with d2lvgg train --resume {out} --nproc 2$"):
         launch("torch", 2, [], str(out))
+
+
+def test_a_launcher_program_missing_from_path_is_named_with_its_package(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no `ip` here (nor beside this interpreter)
+    monkeypatch.setattr(launching.sys, "executable", str(tmp_path / "python"))
+    _fake_launcher(monkeypatch, "raise SystemExit('the launcher must not start')")
+    message = "the mindspore launcher needs the 'ip' command, which is not on PATH"
+    message += " (Debian and Ubuntu: apt-get install iproute2)"
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        launch("mindspore", 2, [], str(tmp_path / "run"))

@@ -63,6 +63,7 @@ class Declaration:
     textbook: Mapping[str, Any] = field(default_factory=dict)  # spec options of this edition's network
     launcher: tuple[str, ...] = ()  # the data-parallel launch command ({python}: this interpreter); empty: none
     launch_environment: Mapping[str, str] = field(default_factory=dict)  # what the launcher needs, unless set
+    launch_commands: Mapping[str, str] = field(default_factory=dict)  # programs it runs -> how to install them
     textbook_loader: bool = False  # whether the benchmark re-creates this edition's data loader
     load_first: tuple[str, ...] = ()  # backends whose frameworks must be in the process before this one's
     checkpoint_suffixes: tuple[str, ...] = ()  # the framework's own weight files, for `weights import`

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -42,9 +43,13 @@ def launch(backend: str, nproc: int, train_args: list[str], out: str) -> int:
     if nproc < 2:
         raise ConfigError(f"--nproc must be 2 or more, got {nproc}; for one process leave it out")
     command = launch_command(backend, nproc, train_args, out)
+    environment = launch_environment(backend)
+    for program, install in declaration(backend).launch_commands.items():
+        if shutil.which(program, path=environment["PATH"]) is None:
+            raise ConfigError(f"the {backend} launcher needs the {program!r} command, which is not on PATH ({install})")
     print(f"running: {shlex.join(command)}", flush=True)
     started = time.time()
-    status = subprocess.run(command, env=launch_environment(backend), check=False).returncode
+    status = subprocess.run(command, env=environment, check=False).returncode
     if status and _finished_since(Path(out), started):
         print(
             f"d2lvgg train: the run finished and {out}/{RESULT} is complete; "

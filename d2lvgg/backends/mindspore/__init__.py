@@ -38,6 +38,7 @@ DECLARATION = Declaration(
         "--log_dir={out}-msrun-logs",
         "{main}",
     ),
+    launch_commands={"ip": "Debian and Ubuntu: apt-get install iproute2"},  # msrun reads the interfaces with it
     checkpoint_suffixes=(".ckpt",),  # MindSpore's checkpoints (MindCV's among them)
     device_names={"cuda": "gpu"},
     # pip keeps numpy<2 only while nothing else asks for numpy; a later `pip install` of another
