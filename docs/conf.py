@@ -53,7 +53,12 @@ html_sidebars = {
         "sidebar/scroll-end.html",
     ]
 }
-html_title = "d2lvgg: VGG from Dive into Deep Learning, in PyTorch, MindSpore and PaddlePaddle"
+# The header's and sidebar's title in each site's language (-D language=... is applied after this file runs).
+TITLES = {
+    "en": "d2lvgg: VGG from Dive into Deep Learning, in PyTorch, MindSpore and PaddlePaddle",
+    "zh_CN": "d2lvgg：《动手学深度学习》的 VGG，用 PyTorch、MindSpore 与 PaddlePaddle 实现",
+}
+html_title = TITLES["en"]
 
 
 def _draw_networks() -> None:
@@ -86,3 +91,11 @@ def _load_frameworks() -> None:
 _draw_networks()
 _chinese_notebook()
 _load_frameworks()
+
+
+def _title_in_language(app, config) -> None:
+    config.html_title = TITLES.get(config.language, TITLES["en"])
+
+
+def setup(app) -> None:
+    app.connect("config-inited", _title_in_language)
