@@ -24,7 +24,7 @@ def save_weights(arrays: dict[str, np.ndarray], path: str | Path, metadata: dict
     """Write atomically: a crash leaves the old file or the new one, never half of one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    contents = {name: np.ascontiguousarray(a) for name, a in arrays.items()}
+    contents: dict[str, Any] = {name: np.ascontiguousarray(a) for name, a in arrays.items()}  # savez's **kwds
     if metadata is not None:
         contents[METADATA] = np.array(json.dumps(metadata))
     with atomic_write(path, "wb") as handle:
