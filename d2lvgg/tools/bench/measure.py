@@ -22,6 +22,7 @@ from ...backends import DEFAULT as DEFAULT_BACKEND
 from ...backends import REGISTRY, declaration, get_backend
 from ...errors import ConfigError
 from ...model.spec import VGGSpec
+from ...training.threads import cores
 
 LOOPS = ("d2lvgg", "textbook")
 BUSY_LOAD = 0.5  # a one-minute load average from this up, before a benchmark starts, means other work is running
@@ -232,12 +233,10 @@ def run_bench(config: BenchConfig, json_path: str | Path | None = None) -> tuple
         rounds = [a["examples_per_sec"] / b["examples_per_sec"] for a, b in zip(*runs.values(), strict=True)]
         line += f", textbook loop {book:.1f} ex/s, speedup {ours.examples_per_sec / book:.2f}x"
         line += f" (rounds {min(rounds):.2f}-{max(rounds):.2f}x)"
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     if load_before >= BUSY_LOAD:
         during = max(run["load"] for loop_runs in runs.values() for run in loop_runs)
-        line += (
-            f"; under load ({load_before:.1f} before, up to {during:.1f} during, on {cores} cores): not a quiet figure"
-        )
+        busy = f"{load_before:.1f} before, up to {during:.1f} during, on {cores()} cores"
+        line += f"; under load ({busy}): not a quiet figure"
     if json_path:
         record = {"config": asdict(config), "machine": machine(), "load_before": load_before}
         record["results"] = [asdict(r) for r in results]
