@@ -25,6 +25,7 @@ from ..errors import ConfigError
 ENVIRONMENT = "D2LVGG_THREADS"
 # The frameworks' own thread variables: one the user set is theirs to keep.
 FRAMEWORK_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+FIXED_AT_START = "this framework sizes its thread pools once, when it starts"
 PROBE_ROUNDS = 3  # rounds of every candidate; the first is a warm-up, the best of the rest counts
 
 
@@ -92,10 +93,10 @@ def choose_threads(runner: Runner, threads: int | None, batch: tuple[Any, Any]) 
         return ThreadChoice(None, f"{runner.device_label} computes; the framework's own CPU threads feed it")
     if choice is not None:
         if choice.count is not None and not runner.set_threads(choice.count):
-            return ThreadChoice(None, f"{choice.why}, not applied: this framework sizes its threads when it starts")
+            return ThreadChoice(None, f"{choice.why}, not applied: {FIXED_AT_START}")
         return choice
     if not runner.set_threads(available):
-        return ThreadChoice(None, "this framework sizes its thread pools once, when it starts")
+        return ThreadChoice(None, FIXED_AT_START)
 
     def seconds_at(count: int) -> float:
         runner.set_threads(count)
@@ -117,5 +118,5 @@ def resumed_threads(runner: Runner, recorded: Mapping[str, Any] | None, threads:
     if choice is None and recorded and recorded.get("count"):
         choice = ThreadChoice(recorded["count"], f"kept from the run's start ({recorded['why']})")
     if choice is not None and choice.count is not None and not runner.set_threads(choice.count):
-        return ThreadChoice(None, "this framework sizes its thread pools once, when it starts")
+        return ThreadChoice(None, FIXED_AT_START)
     return choice or ThreadChoice(None, "the framework's own")
