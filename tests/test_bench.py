@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
+from pathlib import Path
 
 import pytest
+from frameworks import BACKENDS
 
 from d2lvgg import ConfigError
 from d2lvgg.data.fashion_mnist import SYSTEM_DIR
@@ -14,18 +17,19 @@ from d2lvgg.model.specfile import resolve_spec
 from d2lvgg.tools.bench import BenchConfig, measure, run_bench, time_steps
 from d2lvgg.tools.bench.measure import BUSY_LOAD
 from d2lvgg.tools.cli import main
+from d2lvgg.training.threads import FIXED_AT_START
 
-pytestmark = [
-    pytest.mark.torch,
-    pytest.mark.skipif(not SYSTEM_DIR.is_dir(), reason=f"real Fashion-MNIST not installed at {SYSTEM_DIR}"),
-]
+pytestmark = pytest.mark.skipif(not SYSTEM_DIR.is_dir(), reason=f"real Fashion-MNIST not installed at {SYSTEM_DIR}")
 TINY = resolve_spec("d2l_vgg11", ratio=16, head=(64,), input_size=32).to_dict()
 
 
-def test_bench_measures_both_loops_and_writes_json(tmp_path, capsys):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bench_measures_both_loops_and_writes_json(backend, tmp_path, capsys):
     out = tmp_path / "bench.json"
     argv = [
         "bench",
+        "--backend",
+        backend,
         "--arch",
         "d2l_vgg11",
         "--ratio",
@@ -51,29 +55,60 @@ def test_bench_measures_both_loops_and_writes_json(tmp_path, capsys):
     ]
     assert main(argv) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
-    pattern = r"torch cpu: d2lvgg ([\d.]+) ex/s, textbook loop ([\d.]+) ex/s, speedup ([\d.]+)x"
+    pattern = rf"{backend} cpu[^:]*: d2lvgg ([\d.]+) ex/s \((\d+|the framework's) threads\), "
+    pattern += r"textbook loop ([\d.]+) ex/s, speedup ([\d.]+)x"
     match = re.match(pattern + r" \(rounds ([\d.]+)-([\d.]+)x\)(; under load \(.*\): not a quiet figure)?$", last)
     assert match, last
-    ours, book, speedup, low, high = map(float, match.groups()[:5])
+    ours, book, speedup, low, high = map(float, match.group(1, 3, 4, 5, 6))
     assert speedup == pytest.approx(ours / book, rel=0.01) and low <= high
     record = json.loads(out.read_text())
-    assert (match[6] is not None) == (record["load_before"] >= BUSY_LOAD)  # a busy machine is named, a quiet one not
+    assert (match[7] is not None) == (record["load_before"] >= BUSY_LOAD)  # a busy machine is named, a quiet one not
     assert all("load" in run for result in record["results"] for run in result["repeats"])
     assert record["summary"] == last and [r["loop"] for r in record["results"]] == ["d2lvgg", "textbook"]
     for result in record["results"]:
         assert len(result["repeats"]) == 2 and result["peak_memory_mb"] > 0 and result["epoch_seconds"] > 0
         assert result["compute_examples_per_sec"] >= result["examples_per_sec"] * 0.99  # steps only: never slower
-    assert record["results"][0]["fast"]["device_data"] is True and record["results"][1]["fast"] == {}
+    ours_record, book_record = record["results"]
+    assert book_record["fast"] == {} and book_record["threads"]["count"] is None  # the book's: framework defaults
+    pin = os.environ["D2LVGG_THREADS"]  # the suite's pin, taken as `d2lvgg train` takes it
+    assert ours_record["threads"]["why"].startswith(f"D2LVGG_THREADS={pin}")
+    fixed = ours_record["threads"]["count"] is None and ours_record["threads"]["why"].endswith(FIXED_AT_START)
+    assert match[2] == pin or (match[2] == "the framework's" and fixed)
 
 
-def test_bench_of_mindspore_measures_d2lvgg_only_and_the_textbook_loop_is_torch_only():
-    config = BenchConfig(TINY, backend="mindspore", steps=1, warmup=0, repeats=1)
-    with pytest.raises(ConfigError, match="re-created for PyTorch only"):
-        measure("textbook", config)
+@pytest.mark.torch
+def test_under_load_times_the_loop_beside_other_runs_and_stops_them(tmp_path, capsys):
+    argv = ["bench", "--arch", "d2l_vgg11", "--ratio", "16", "--head", "64", "--resize", "32", "--device", "cpu"]
+    argv += ["--batch-size", "32", "--steps", "3", "--warmup", "1", "--repeats", "1", "--workers", "0"]
+    assert main([*argv, "--under-load", "1", "--json", str(tmp_path / "bench.json")]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    match = re.search(r"beside 1 other run\(s\) ([\d.]+) ex/s: kept (\d+)% of its speed alone, (\d+)% of", last)
+    assert match, last
+    record = json.loads((tmp_path / "bench.json").read_text())
+    speeds = {r["loop"]: r["examples_per_sec"] for r in record["results"]}
+    assert list(speeds) == ["d2lvgg", "textbook", "loaded"] and float(match[1]) == pytest.approx(speeds["loaded"], 0.01)
+    assert int(match[2]) == round(100 * speeds["loaded"] / speeds["d2lvgg"])
+    leftovers = [p for p in Path("/proc").glob("[0-9]*") if b"d2lvgg-competitors-" in _cmdline(p)]
+    assert leftovers == []  # the competing runs were killed with the benchmark's end
+
+
+def _cmdline(process: Path) -> bytes:
+    try:
+        return (process / "cmdline").read_bytes()
+    except OSError:  # it ended while being read
+        return b""
+
+
+def test_bad_settings_are_refused_before_any_process_starts():
+    with pytest.raises(ConfigError, match="unknown loop 'book'"):
+        measure("book", BenchConfig(TINY, steps=1, warmup=0, repeats=1))
     with pytest.raises(ConfigError, match="steps must be at least 1"):
         BenchConfig(TINY, steps=0)
+    with pytest.raises(ConfigError, match="under_load must be 0 or more"):
+        BenchConfig(TINY, under_load=-1)
 
 
+@pytest.mark.torch
 def test_a_failing_loop_names_itself():
     with pytest.raises(ConfigError, match="the d2lvgg loop failed: DeviceError"):
         run_bench(BenchConfig(TINY, device="cuda:7", steps=1, warmup=0, repeats=1))

@@ -26,13 +26,18 @@ def _entry(speed: float, **extra) -> dict:
 def test_the_table_computes_speedups_and_leaves_unmeasured_cells_blank():
     summary = {
         "configs": {
-            "both": {"torch/d2lvgg": _entry(300.0), "torch/textbook": _entry(100.0), "mindspore/d2lvgg": _entry(150.0)},
+            "both": {
+                "torch/d2lvgg": _entry(300.0),
+                "torch/textbook": _entry(100.0),
+                "mindspore/d2lvgg": _entry(150.0),
+                "mindspore/textbook": _entry(60.0),
+            },
             "torch only": {"torch/d2lvgg": _entry(50.0), "torch/textbook": _entry(40.0)},
         }
     }
     rows = speed_table(summary).splitlines()[2:]
-    assert rows[0] == "| both | 300.0 | 100.0 | 120.0 | 3.00x | 150.0 | 0.50 | 50% | 4 steps, batch 8, median of 3 |"
-    assert rows[1] == "| torch only | 50.0 | 40.0 | 48.0 | 1.25x |  |  | 50% | 4 steps, batch 8, median of 3 |"
+    assert rows[0] == "| both | 300.0 | 100.0 | 120.0 | 3.00x | 150.0 | 0.50 | 2.50x | 50% | 4 steps, batch 8, median of 3 |"
+    assert rows[1] == "| torch only | 50.0 | 40.0 | 48.0 | 1.25x |  |  |  | 50% | 4 steps, batch 8, median of 3 |"
 
 
 def test_the_provenance_names_the_machine_versions_and_every_command():

@@ -11,7 +11,15 @@ from d2lvgg import ConfigError
 from d2lvgg.backends.base import World
 from d2lvgg.data.fashion_mnist import SYSTEM_DIR
 from d2lvgg.tools.cli import main
-from d2lvgg.training.threads import ENVIRONMENT, ThreadChoice, choose_threads, pinned, probe, resumed_threads
+from d2lvgg.training.threads import (
+    ENVIRONMENT,
+    ThreadChoice,
+    ThreadWatch,
+    choose_threads,
+    pinned,
+    probe,
+    resumed_threads,
+)
 from d2lvgg.training.weights import load_weights
 
 
@@ -86,6 +94,48 @@ def test_choose_threads_probes_applies_and_says_why(monkeypatch):
         resumed_threads(_Runner(), {"count": 1, "why": "probe: ..."}, None).why
         == "kept from the run's start (probe: ...)"
     )
+
+
+def test_an_epoch_much_slower_than_the_fastest_since_the_probe_probes_again():
+    probes = []
+
+    def probe_again():
+        probes.append(len(probes))
+        return ThreadChoice(1, "probe: 2 thread(s) 90 ms, 1 thread(s) 40 ms a batch", probed=True)
+
+    watch = ThreadWatch(ThreadChoice(2, "probe: ...", probed=True), probe_again)
+    assert [watch.after_epoch(speed) for speed in (100.0, 120.0, 80.0)] == [None, None, None]  # 80 >= 0.6 x 120
+    changed = watch.after_epoch(60.0)
+    assert probes == [0] and changed is not None and changed.count == 1
+    assert (
+        changed.why
+        == "an epoch at 60 ex/s against 120 set off a new probe: 2 thread(s) 90 ms, 1 thread(s) 40 ms a batch"
+    )
+    assert watch.after_epoch(50.0) is None and probes == [0]  # measured against the epochs since this probe
+
+    pinned_watch = ThreadWatch(ThreadChoice(2, "--threads 2"), probe_again)
+    assert [pinned_watch.after_epoch(speed) for speed in (100.0, 1.0)] == [None, None] and probes == [0]
+
+
+@pytest.mark.torch
+@pytest.mark.skipif(not SYSTEM_DIR.is_dir(), reason=f"real Fashion-MNIST not installed at {SYSTEM_DIR}")
+def test_a_slower_epoch_mid_run_probes_again_and_the_run_records_both(tmp_path, monkeypatch, capsys):
+    import torch
+
+    monkeypatch.delenv(ENVIRONMENT, raising=False)
+    monkeypatch.setattr("d2lvgg.training.threads.SLOWDOWN", 1e9)  # every epoch counts as slow: no timing needed
+    before, out = torch.get_num_threads(), tmp_path / "run"
+    argv = ["train", "--arch", "d2l_vgg11", "--ratio", "16", "--head", "64", "--resize", "32", "--device", "cpu"]
+    argv += ["--epochs", "3", "--train-limit", "128", "--test-limit", "64", "--out", str(out)]
+    try:
+        assert main(argv) == 0
+    finally:
+        torch.set_num_threads(before)
+    recorded = json.loads((out / "config.json").read_text())["threads"]
+    assert recorded["why"].startswith("an epoch at ") and " set off a new probe: " in recorded["why"]
+    assert [earlier["why"][:7] for earlier in recorded["earlier"]] == ["probe: "]  # the first probe, kept
+    said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("threads: now ")]
+    assert len(said) == 1  # after epoch 2: the first epoch sets the pace, the last needs no new count
 
 
 @pytest.mark.torch

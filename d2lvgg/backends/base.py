@@ -64,7 +64,7 @@ class Declaration:
     launcher: tuple[str, ...] = ()  # the data-parallel launch command ({python}: this interpreter); empty: none
     launch_environment: Mapping[str, str] = field(default_factory=dict)  # what the launcher needs, unless set
     launch_commands: Mapping[str, str] = field(default_factory=dict)  # programs it runs -> how to install them
-    textbook_loader: bool = False  # whether the benchmark re-creates this edition's data loader
+    textbook_loop: str = ""  # the edition's training loop the benchmark re-creates (empty: none)
     load_first: tuple[str, ...] = ()  # backends whose frameworks must be in the process before this one's
     checkpoint_suffixes: tuple[str, ...] = ()  # the framework's own weight files, for `weights import`
     device_names: Mapping[str, str] = field(default_factory=dict)  # common device names in this spelling

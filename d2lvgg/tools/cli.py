@@ -186,6 +186,13 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
         default=BenchConfig.workers,
         help="the textbook loop's DataLoader workers (the book's: %(default)s)",
     )
+    p.add_argument(
+        "--under-load",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time d2lvgg's loop beside N other training runs of the network: the share of its speed it keeps",
+    )
     p.add_argument("--data-dir", help=DATA_DIR_HELP)
     p.add_argument("--json", metavar="FILE", help="also write every measurement as JSON")
     add_backend_options(p)

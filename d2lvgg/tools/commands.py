@@ -285,6 +285,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         workers=args.workers,
         data_dir=args.data_dir,
         fast=fast,
+        under_load=args.under_load,
     )
     results, line = run_bench(config, args.json)
     for r in results:

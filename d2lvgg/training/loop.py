@@ -37,7 +37,7 @@ from .setup import (
     load_config,
     make_runner,
 )
-from .threads import choose_threads, resumed_threads
+from .threads import ThreadWatch, choose_threads, resumed_threads
 from .weights import check_compatible, load_weights
 
 
@@ -71,6 +71,7 @@ def train(
         run = RunDir.create(out, overwrite=overwrite)
     session = Session(spec, config, run, runner, data, Progress())
     threads = choose_threads(runner, config.threads, next(session.train_batches(0)))
+    session.threads = ThreadWatch(threads, lambda: choose_threads(runner, None, next(session.train_batches(0))))
     if runner.world.leader:
         record = config_record(spec, config, runner) | {"adapted": adapted, "threads": threads.record()}
         run.write_json(CONFIG, record)

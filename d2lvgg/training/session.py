@@ -2,7 +2,8 @@
 
 ``loop.fit`` reads like the book's ``train_ch6``; the machinery it calls lives here: seeded
 batches (from the device or from numpy), plot points and the progress bar after each metrics
-read, the one-time estimate, the divergence check, per-epoch rows and checkpoints, Ctrl-C.
+read, the one-time estimate, the divergence check, per-epoch rows and checkpoints, a new thread
+probe when an epoch slows down, Ctrl-C.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from .config import TrainConfig
 from .metrics import EpochMetrics
 from .progress import ProgressBar
 from .report import History, RunResult, epoch_line, estimate_line
-from .rundir import EPOCHS, PLOT, RESULT, STEPS, WEIGHTS, RunDir
+from .rundir import CONFIG, EPOCHS, PLOT, RESULT, STEPS, WEIGHTS, RunDir
+from .threads import ThreadWatch
 from .weights import save_weights
 
 ESTIMATE_AFTER = 8  # steps measured before the time estimate is printed
@@ -64,6 +66,7 @@ class Session:
         self.say: Any = print
         self.bar = ProgressBar(0, enabled=False)
         self.live = plot.LivePlot(f"{spec.name}, {config.backend}")
+        self.threads: ThreadWatch | None = None  # set where the thread count was probed
         self._estimate_due = True
         self._started = time.perf_counter() - done.wall_seconds
 
@@ -119,7 +122,7 @@ class Session:
         )
 
     def end_epoch(self, metrics: EpochMetrics, test_acc: float) -> None:
-        """The epoch's metrics to the CSVs, the plot and the screen, then a checkpoint."""
+        """The epoch's metrics to the CSVs, the plot and the screen, then a checkpoint; threads probed if slow."""
         done = self.done
         done.step_seconds += metrics.seconds
         done.examples_seen += metrics.examples
@@ -136,6 +139,19 @@ class Session:
             save_checkpoint(self.run.path, checkpoint)
             self.live.update(done.points, done.epochs)
         self.bar.note(epoch_line(row, self.config.epochs), self.say)
+        if metrics.epoch + 1 < self.config.epochs:
+            self._watch_threads(metrics.examples / max(metrics.seconds, 1e-9))
+
+    def _watch_threads(self, examples_per_sec: float) -> None:
+        """A new thread count when the epoch computed much slower: said, and recorded in ``config.json``."""
+        changed = self.threads.after_epoch(examples_per_sec) if self.threads else None
+        if changed is None:
+            return
+        self.bar.note(f"threads: now {changed.count} ({changed.why})", self.say)
+        if self.runner.world.leader:
+            record = self.run.read_json(CONFIG)
+            earlier = record["threads"].pop("earlier", []) + [record["threads"]]
+            self.run.write_json(CONFIG, record | {"threads": changed.record() | {"earlier": earlier}})
 
     @contextmanager
     def interruptible(self) -> Iterator[None]:

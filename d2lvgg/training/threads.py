@@ -4,7 +4,9 @@ A framework's threads spin while they wait for each other; on a machine whose ot
 (a shared lab machine, a laptop doing something else) two spinning threads can run ten times slower
 than one. So no count is assumed: a few training steps are timed at each candidate count, in
 interleaved rounds, and the fastest is kept; the weights and optimizer state from before the probe
-are then put back, so the run is the one it would have been. A pinned count (``--threads``, ``$D2LVGG_THREADS``) or
+are then put back, so the run is the one it would have been. When an epoch later computes much
+slower than the fastest epoch since the probe (other work has started), the probe runs again
+between epochs. A pinned count (``--threads``, ``$D2LVGG_THREADS``) or
 the framework's own variable set by the user is taken as it is. The choice and its reason go into
 the run's ``config.json``; a resumed run keeps it, so that it computes the same numbers.
 """
@@ -27,6 +29,7 @@ ENVIRONMENT = "D2LVGG_THREADS"
 FRAMEWORK_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 FIXED_AT_START = "this framework sizes its thread pools once, when it starts"
 PROBE_ROUNDS = 3  # rounds of every candidate; the first is a warm-up, the best of the rest counts
+SLOWDOWN = 0.6  # an epoch computing below this fraction of the fastest one since the probe probes again
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class ThreadChoice:
 
     count: int | None
     why: str
+    probed: bool = False  # measured by the probe, so measured again when the machine gets busier
 
     def record(self) -> dict[str, Any]:
         return {"count": self.count, "why": self.why}
@@ -76,7 +80,7 @@ def probe(seconds_at: Callable[[int], float], available: int) -> ThreadChoice:
     chosen = min(candidates, key=lambda count: best[count])
     measured = ", ".join(f"{count} thread(s) {best[count] * 1e3:.0f} ms" for count in candidates)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return ThreadChoice(chosen, f"probe: {measured} a batch (load {load:.1f} on {available} cores)")
+    return ThreadChoice(chosen, f"probe: {measured} a batch (load {load:.1f} on {available} cores)", probed=True)
 
 
 def choose_threads(runner: Runner, threads: int | None, batch: tuple[Any, Any]) -> ThreadChoice:
@@ -110,6 +114,26 @@ def choose_threads(runner: Runner, threads: int | None, batch: tuple[Any, Any]) 
     runner.load_optimizer_state(optimizer)
     runner.set_threads(choice.count or available)
     return choice
+
+
+class ThreadWatch:
+    """Probes again when an epoch computes much slower than the fastest one since the last probe."""
+
+    def __init__(self, choice: ThreadChoice, probe_again: Callable[[], ThreadChoice]) -> None:
+        self.choice, self._probe_again, self._fastest = choice, probe_again, 0.0
+
+    def after_epoch(self, examples_per_sec: float) -> ThreadChoice | None:
+        """The new choice when this epoch's speed set off a probe; None when the count stands."""
+        if not self.choice.probed:
+            return None
+        if examples_per_sec >= SLOWDOWN * self._fastest:
+            self._fastest = max(self._fastest, examples_per_sec)
+            return None
+        fastest, self._fastest = self._fastest, 0.0
+        new = self._probe_again()
+        why = f"an epoch at {examples_per_sec:,.0f} ex/s against {fastest:,.0f} set off a new {new.why}"
+        self.choice = ThreadChoice(new.count, why, probed=True)
+        return self.choice
 
 
 def resumed_threads(runner: Runner, recorded: Mapping[str, Any] | None, threads: int | None) -> ThreadChoice:

@@ -39,6 +39,7 @@ DECLARATION = Declaration(
         "{main}",
     ),
     launch_commands={"ip": "Debian and Ubuntu: apt-get install iproute2"},  # msrun reads the interfaces with it
+    textbook_loop="the MindSpore port's train_ch6",  # a step cell per batch, a host read after each
     checkpoint_suffixes=(".ckpt",),  # MindSpore's checkpoints (MindCV's among them)
     device_names={"cuda": "gpu"},
     # pip keeps numpy<2 only while nothing else asks for numpy; a later `pip install` of another

@@ -24,6 +24,7 @@ DECLARATION = Declaration(
     # Installed frameworks to load first: MindSpore 2.10's CPU plugin fails to load ("undefined symbol:
     # dnnl_threadpool_interop_stream_create") once PaddlePaddle's oneDNN is in the process.
     load_first=("mindspore",),
+    textbook_loop="d2l-zh's train_ch6, PaddlePaddle tab",  # paddle.io.DataLoader workers, Pillow
     checkpoint_suffixes=(".pdparams",),  # claimed to be refused with the reason: they are pickles
     device_names={"cuda": "gpu"},
 )

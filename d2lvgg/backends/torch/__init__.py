@@ -24,7 +24,7 @@ DECLARATION = Declaration(
     # Data-parallel: torchrun on this machine ({nproc} processes, gloo over the loopback on a CPU).
     launcher=("{python}", "-m", "torch.distributed.run", "--standalone", "--nproc-per-node={nproc}", "-m", "d2lvgg"),
     launch_environment={"GLOO_SOCKET_IFNAME": "lo"},
-    textbook_loader=True,  # the benchmark re-creates this edition's loader (DataLoader workers, Pillow)
+    textbook_loop="d2l-zh's train_ch6, PyTorch tab",  # the benchmark re-creates it (DataLoader workers, Pillow)
     checkpoint_suffixes=(".pt", ".pth", ".bin"),  # torch.save's state_dicts
     onnx_needs=("onnxscript",),  # torch.onnx.export(dynamo=True) builds the graph with it
 )

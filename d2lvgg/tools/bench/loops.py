@@ -1,10 +1,12 @@
 """The two loops the benchmark times, both on the backend's runner.
 
 d2lvgg's is the trainer's: ``training.loop.fit``'s step loop with the backend's options (the fast
-path) and metrics read every few steps. The textbook's is d2l's ``train_ch6`` over its
+path), its thread count chosen as ``d2lvgg train`` chooses it, and metrics read every few steps.
+The textbook's is the edition's ``train_ch6`` (the backend's ``textbook_loop``) over its
 Fashion-MNIST loader: worker processes resize every image with Pillow and make it a float array
-one sample at a time, the network runs the plain path (eager float32, plain SGD, data fed from
-the host), and the metrics are read after every step, as the book's ``float()`` does.
+one sample at a time, the network runs the plain path (float32, plain SGD, data fed from the
+host) on the framework's own threads, and the metrics are read after every step, as the book's
+``float()`` does.
 """
 
 from __future__ import annotations

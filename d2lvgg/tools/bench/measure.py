@@ -22,10 +22,13 @@ from ...backends import DEFAULT as DEFAULT_BACKEND
 from ...backends import REGISTRY, declaration, get_backend
 from ...errors import ConfigError
 from ...model.spec import VGGSpec
-from ...training.threads import cores
+from ...training.threads import ThreadChoice, choose_threads, cores
+from .competitors import competing_runs
 
 LOOPS = ("d2lvgg", "textbook")
 BUSY_LOAD = 0.5  # a one-minute load average from this up, before a benchmark starts, means other work is running
+BOOK = "the framework's own, as the book leaves it"
+LOADED = "loaded"  # d2lvgg's loop beside --under-load other runs
 
 
 @dataclass(frozen=True)
@@ -42,13 +45,14 @@ class BenchConfig:
     workers: int = 4  # the textbook's get_dataloader_workers()
     data_dir: str | None = None
     fast: dict[str, Any] = field(default_factory=dict)  # the backend's options for d2lvgg's loop
+    under_load: int = 0  # other d2lvgg training runs beside d2lvgg's loop in extra rounds: its share kept
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "steps", "repeats"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.warmup < 0 or self.workers < 0:
-            raise ConfigError("warmup and workers must be 0 or more")
+        if self.warmup < 0 or self.workers < 0 or self.under_load < 0:
+            raise ConfigError("warmup, workers and under_load must be 0 or more")
 
 
 @dataclass
@@ -63,6 +67,7 @@ class Measurement:
     epoch_seconds: float
     peak_memory_mb: float
     fast: dict[str, Any]  # the speed-ups that were on (d2lvgg's loop)
+    threads: dict[str, Any]  # the thread count it computed on, and why
     repeats: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -116,8 +121,10 @@ def _child(loop: str, config: BenchConfig, answer: Any) -> None:
         make, steps, runner = (d2lvgg_loop if loop == "d2lvgg" else textbook_loop)(
             VGGSpec.from_dict(config.spec), config
         )
+        # d2lvgg's loop picks its threads as `d2lvgg train` does; the book's leaves them to the framework.
+        threads = choose_threads(runner, None, next(make(0))) if loop == "d2lvgg" else ThreadChoice(None, BOOK)
         result: dict[str, Any] = time_steps(make, steps, config) | {"device": runner.device_label}
-        result |= {"fast": runner.fast} if loop == "d2lvgg" else {}
+        result |= {"fast": runner.fast if loop == "d2lvgg" else {}, "threads": threads.record()}
         answer.put(result | {"peak_memory_mb": _peak_memory_mb(config.backend, runner.device_label)})
     except BaseException as exc:  # the parent re-raises it with the loop's name
         answer.put({"error": f"{type(exc).__name__}: {exc}"})
@@ -149,8 +156,8 @@ def _check_loop(loop: str, config: BenchConfig) -> None:
     """One line, before any process starts, for a loop this backend or machine cannot run."""
     if loop not in LOOPS:
         raise ConfigError(f"unknown loop {loop!r}: use one of {', '.join(LOOPS)}")
-    if loop == "textbook" and not declaration(config.backend).textbook_loader:
-        raise ConfigError("the textbook loop is re-created for PyTorch only (its DataLoader); pass --backend torch")
+    if loop == "textbook" and not declaration(config.backend).textbook_loop:
+        raise ConfigError(f"no textbook loop is re-created for the {config.backend} backend yet: measure d2lvgg's")
     if loop == "textbook" and importlib.util.find_spec("PIL") is None:
         raise ConfigError("the textbook loop resizes with Pillow, which is not installed: pip install pillow")
 
@@ -188,7 +195,8 @@ def _summary(loop: str, config: BenchConfig, runs: list[dict[str, Any]]) -> Meas
         compute_examples_per_sec=statistics.median(run["compute_examples_per_sec"] for run in runs),
         epoch_seconds=60_000 / speed,
         peak_memory_mb=statistics.median(run["peak_memory_mb"] for run in runs),
-        fast=runs[0].get("fast", {}),
+        fast=runs[0]["fast"],
+        threads=runs[0]["threads"],
         repeats=runs,
     )
 
@@ -215,24 +223,24 @@ def run_bench(config: BenchConfig, json_path: str | Path | None = None) -> tuple
 
     The loops take turns, one repetition each per round, so that a change in the machine's load
     falls on both; the line gives the ratio's spread over the rounds and says when the machine
-    was busy before the first round (then the ratio is not a quiet figure).
+    was busy before the first round (then the ratio is not a quiet figure). With
+    ``config.under_load`` each round also times d2lvgg's loop beside that many other training
+    runs, and the line says how much of its speed alone it kept, against its fair share.
     """
-    loops = LOOPS if declaration(config.backend).textbook_loader else LOOPS[:1]
+    loops = LOOPS if declaration(config.backend).textbook_loop else LOOPS[:1]
     for loop in loops:
         _check_loop(loop, config)
     load_before = _load()
     runs: dict[str, list[dict[str, Any]]] = {loop: [] for loop in loops}
-    for _ in range(config.repeats):
-        for loop in loops:
-            runs[loop].append(_one_run(loop, config))
-    results = [_summary(loop, config, runs[loop]) for loop in loops]
-    ours = results[0]
-    line = f"{config.backend} {ours.device}: d2lvgg {ours.examples_per_sec:.1f} ex/s"
-    if len(results) > 1:
-        book = results[1].examples_per_sec
-        rounds = [a["examples_per_sec"] / b["examples_per_sec"] for a, b in zip(*runs.values(), strict=True)]
-        line += f", textbook loop {book:.1f} ex/s, speedup {ours.examples_per_sec / book:.2f}x"
-        line += f" (rounds {min(rounds):.2f}-{max(rounds):.2f}x)"
+    with competing_runs(config) if config.under_load else contextlib.nullcontext() as running:
+        for _ in range(config.repeats):
+            for loop in loops:
+                runs[loop].append(_one_run(loop, config))
+            if running:
+                with running():
+                    runs.setdefault(LOADED, []).append(_one_run("d2lvgg", config))
+    results = [_summary(loop, config, loop_runs) for loop, loop_runs in runs.items()]
+    line = _closing_line(config, results, runs)
     if load_before >= BUSY_LOAD:
         during = max(run["load"] for loop_runs in runs.values() for run in loop_runs)
         busy = f"{load_before:.1f} before, up to {during:.1f} during, on {cores()} cores"
@@ -242,3 +250,22 @@ def run_bench(config: BenchConfig, json_path: str | Path | None = None) -> tuple
         record["results"] = [asdict(r) for r in results]
         Path(json_path).write_text(json.dumps(record | {"summary": line}, indent=2) + "\n", encoding="utf-8")
     return results, line
+
+
+def _closing_line(config: BenchConfig, results: list[Measurement], runs: dict[str, list[dict[str, Any]]]) -> str:
+    """d2lvgg's speed and threads; the speedup over the book's loop and its spread; the share kept under load."""
+    speeds = {r.loop: r.examples_per_sec for r in results}
+    ours = results[0]
+    threads = ours.threads["count"] or "the framework's"
+    line = f"{config.backend} {ours.device}: d2lvgg {speeds['d2lvgg']:.1f} ex/s ({threads} threads)"
+    if "textbook" in speeds:
+        rounds = [
+            a["examples_per_sec"] / b["examples_per_sec"] for a, b in zip(runs["d2lvgg"], runs["textbook"], strict=True)
+        ]
+        line += f", textbook loop {speeds['textbook']:.1f} ex/s, speedup {speeds['d2lvgg'] / speeds['textbook']:.2f}x"
+        line += f" (rounds {min(rounds):.2f}-{max(rounds):.2f}x)"
+    if LOADED in speeds:
+        kept, fair = speeds[LOADED] / speeds["d2lvgg"], 1 / (config.under_load + 1)
+        line += f"; beside {config.under_load} other run(s) {speeds[LOADED]:.1f} ex/s: kept {kept:.0%} of its speed"
+        line += f" alone, {kept / fair:.0%} of its fair share ({fair:.0%})"
+    return line

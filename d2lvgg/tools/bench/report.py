@@ -13,7 +13,8 @@ def speed_table(summary: dict[str, Any]) -> str:
 
     Wall-clock examples/s (data preparation included) of d2lvgg's loop and the textbook's on the
     first backend, the textbook's compute-only figure beside them, then each other backend's
-    d2lvgg loop and its ratio to the first's (backends the summary measured).
+    d2lvgg loop, its ratio to the first's and its speedup over its own edition's textbook loop
+    (backends the summary measured).
     """
     first, *rest = REGISTRY
     others = [b for b in rest if any(f"{b}/d2lvgg" in loops for loops in summary["configs"].values())]
@@ -21,18 +22,17 @@ def speed_table(summary: dict[str, Any]) -> str:
     for name, loops in summary["configs"].items():
         ours, book = loops.get(f"{first}/d2lvgg", {}), loops.get(f"{first}/textbook", {})
         row = [name, _speed(ours), _speed(book), _speed(book, "compute_examples_per_sec")]
-        row.append(f"{ours['examples_per_sec'] / book['examples_per_sec']:.2f}x" if ours and book else "")
+        row.append(_ratio(ours, book, "x"))
         for other in others:
-            theirs = loops.get(f"{other}/d2lvgg", {})
-            ratio = f"{theirs['examples_per_sec'] / ours['examples_per_sec']:.2f}" if ours and theirs else ""
-            row += [_speed(theirs), ratio]
+            theirs, their_book = loops.get(f"{other}/d2lvgg", {}), loops.get(f"{other}/textbook", {})
+            row += [_speed(theirs), _ratio(theirs, ours), _ratio(theirs, their_book, "x")]
         row.append(f"{100 * ours['fraction_of_matmul_peak']:.0f}%" if ours.get("fraction_of_matmul_peak") else "")
         row.append(f"{ours['timed']}, batch {ours['batch_size']}, median of {ours['repeats']}" if ours else "")
         rows.append(row)
     headers = ["configuration", "d2lvgg ex/s", "textbook loop ex/s", "textbook, steps only", "speedup"]
     title = {name: declaration(name).title for name in REGISTRY}
     for other in others:
-        headers += [f"{title[other]} ex/s", f"{title[other]} / {title[first]}"]
+        headers += [f"{title[other]} ex/s", f"{title[other]} / {title[first]}", f"{title[other]} speedup"]
     return markdown_table([*headers, "of matmul peak", "timed"], rows)
 
 
@@ -58,6 +58,10 @@ def provenance(summary: dict[str, Any]) -> str:
         lines.append(f"matrix-multiply peak: {summary['matmul_peak_gflops']:.0f} GFLOP/s (float32, 2048x2048)")
     commands = sorted({r["command"] for loops in summary["configs"].values() for r in loops.values()})
     return "\n".join(lines + [f"command: {command}" for command in commands])
+
+
+def _ratio(result: dict[str, Any], baseline: dict[str, Any], unit: str = "") -> str:
+    return f"{result['examples_per_sec'] / baseline['examples_per_sec']:.2f}{unit}" if result and baseline else ""
 
 
 def _speed(result: dict[str, Any], key: str = "examples_per_sec") -> str:
