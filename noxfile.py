@@ -19,6 +19,7 @@ nox.options.sessions = [
     "tests-torch",
     "tests-mindspore",
     "tests-paddle",
+    "tests-tensorflow",
     "parity",
     "docs",
 ]
@@ -129,6 +130,13 @@ def tests_paddle(session: nox.Session) -> None:
     """The PaddlePaddle backend's tests, real Fashion-MNIST training included (CPU wheel)."""
     session.install("-e", ".[dev,paddle,onnx]", "paddle2onnx", *CONSTRAINTS)
     session.run("pytest", "-m", "paddle", *session.posargs)
+
+
+@discarding_session(name="tests-tensorflow", python=FRAMEWORK_PYTHON)
+def tests_tensorflow(session: nox.Session) -> None:
+    """The TensorFlow backend's tests (Keras 3, CPU build), and its parity with PyTorch, every check."""
+    session.install("-e", ".[dev,tensorflow,torch,onnx]", "tf2onnx", *CONSTRAINTS)
+    session.run("pytest", "-m", "tensorflow or parity", *session.posargs)
 
 
 @discarding_session(python=FRAMEWORK_PYTHON)

@@ -8,6 +8,7 @@ notebook would do with a network copied from ``backends/<name>/network.py``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +32,9 @@ class Expect:
     no_accelerator: str  # the error's words when there is none
     running_mean: str  # batch norm's running mean, in the framework's own naming
     variants: tuple[dict, ...] = ({},)  # runner options every runner test is repeated with
+    first_dense: str = "6.weight"  # the first dense layer's weight, in the framework's own naming
+    relu_layers: bool = True  # False where the book folds each ReLU into its layer (activation='relu')
+    nested_head: bool = False  # True where the book's dense part is one more Sequential
 
 
 EXPECT = {
@@ -66,6 +70,20 @@ EXPECT = {
         "_mean",
         ({"to_static": False}, {"to_static": True}),
     ),
+    "tensorflow": Expect(
+        "Sequential",
+        "Conv2D",
+        "MaxPooling2D",
+        "Dense",
+        "BatchNormalization",
+        "gpu",
+        "sees no GPU: use --device cpu",
+        "moving_mean",
+        ({"xla": False}, {"xla": True}),
+        first_dense="5.1.kernel",
+        relu_layers=False,
+        nested_head=True,
+    ),
 }
 
 
@@ -73,6 +91,16 @@ class NativeTorch:
     @staticmethod
     def children(net) -> list:
         return list(net)
+
+    @staticmethod
+    def images(x: np.ndarray) -> np.ndarray:
+        """A batch in the framework's layout (NCHW here)."""
+        return x
+
+    @staticmethod
+    def printed(net) -> str:
+        """What ``print(net)`` shows, without object addresses (MindSpore prints its initializers')."""
+        return re.sub(r" at 0x[0-9a-f]+", "", repr(net))
 
     @staticmethod
     def forward(net, x: np.ndarray, *, train: bool) -> np.ndarray:
@@ -116,6 +144,8 @@ class NativeTorch:
 
 
 class NativeMindSpore:
+    images, printed = NativeTorch.images, NativeTorch.printed
+
     @staticmethod
     def children(net) -> list:
         return [net[i] for i in range(len(net))]
@@ -162,6 +192,8 @@ class NativeMindSpore:
 
 
 class NativePaddle:
+    images, printed = NativeTorch.images, NativeTorch.printed
+
     @staticmethod
     def children(net) -> list:
         return list(net.children())
@@ -207,7 +239,65 @@ class NativePaddle:
         return {name: value.numpy() for name, value in net.state_dict().items()}
 
 
-NATIVE = {"torch": NativeTorch, "mindspore": NativeMindSpore, "paddle": NativePaddle}
+class NativeTensorFlow:
+    @staticmethod
+    def children(net) -> list:
+        return list(net.layers)
+
+    @staticmethod
+    def images(x: np.ndarray) -> np.ndarray:
+        """A batch in Keras's layout: NHWC."""
+        return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+
+    @staticmethod
+    def printed(net) -> str:
+        """Each layer's class and configuration, nested as the model is (Keras's repr names the model only)."""
+
+        def describe(layer) -> str:
+            if hasattr(layer, "layers"):
+                return f"{type(layer).__name__}[{', '.join(describe(child) for child in layer.layers)}]"
+            config = {k: v for k, v in layer.get_config().items() if k != "name"}
+            return f"{type(layer).__name__}({config})"
+
+        return describe(net)
+
+    @staticmethod
+    def forward(net, x: np.ndarray, *, train: bool) -> np.ndarray:
+        return np.asarray(net(x, training=train))
+
+    @staticmethod
+    def seed(seed: int) -> None:
+        import keras
+
+        keras.utils.set_random_seed(seed)
+
+    @staticmethod
+    def fit(net, x: np.ndarray, y: np.ndarray, steps: int) -> tuple[float, float]:
+        """Evaluation-mode loss before and after ``steps`` Adam steps on one batch, with Keras's own ``fit``."""
+        import keras
+
+        net.compile(optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.SparseCategoricalCrossentropy(True))
+        before = float(net.evaluate(x, y, verbose=0))
+        net.fit(x, y, batch_size=len(y), epochs=steps, verbose=0, shuffle=False)
+        return before, float(net.evaluate(x, y, verbose=0))
+
+    @staticmethod
+    def own_state(net) -> dict[str, np.ndarray]:
+        """Each weight under its layer's index path in the nested models and Keras's own weight name."""
+        state = {}
+
+        def walk(container, prefix: str) -> None:
+            for i, layer in enumerate(container.layers):
+                if hasattr(layer, "layers"):
+                    walk(layer, f"{prefix}{i}.")
+                for weight in [] if hasattr(layer, "layers") else layer.weights:
+                    state[f"{prefix}{i}.{weight.name}"] = weight.numpy()
+
+        walk(net, "")
+        return state
+
+
+NATIVE = {"torch": NativeTorch, "mindspore": NativeMindSpore, "paddle": NativePaddle, "tensorflow": NativeTensorFlow}
 
 
 def network_module(name: str):

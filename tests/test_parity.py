@@ -90,6 +90,7 @@ def test_parity_command_writes_json_and_markdown_and_exits_by_verdict(tmp_path, 
     assert "some checks FAIL" in capsys.readouterr().out
 
 
+@pytest.mark.skipif(len(installed_pairs()) < 2, reason="one table of several pairs needs three backends installed")
 def test_parity_command_checks_every_installed_pair_in_one_table(tmp_path):
     assert main(["parity", "--arch", "d2l_vgg11_small", "--input-size", "32", "--out", str(tmp_path)]) == 0
     table = (tmp_path / "parity.md").read_text().splitlines()

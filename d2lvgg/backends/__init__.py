@@ -28,6 +28,7 @@ REGISTRY = {
     "torch": "d2lvgg.backends.torch",
     "mindspore": "d2lvgg.backends.mindspore",
     "paddle": "d2lvgg.backends.paddle",
+    "tensorflow": "d2lvgg.backends.tensorflow",
 }
 DEFAULT = "torch"
 
