@@ -150,7 +150,7 @@ def parity(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """The site in English and Chinese (every notebook and code cell executed, warnings fail), the Chinese
     catalogue checked complete against the English pages, and every tabbed snippet doctested."""
-    session.install("-e", ".[docs,torch,mindspore,paddle]", *CONSTRAINTS)
+    session.install("-e", ".[docs,torch,mindspore,paddle,tensorflow]", *CONSTRAINTS)
     # The Chinese figures need a CJK font: without one, this stops with the one line that names it.
     session.run("d2lvgg", "draw", "d2l_vgg11", "--lang", "zh", "--out", f"{session.create_tmp()}/font-check")
     html = ("sphinx-build", "-W", "--keep-going", "-b", "html")

@@ -29,6 +29,7 @@ ENVIRONMENT = "D2LVGG_THREADS"
 FRAMEWORK_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 FIXED_AT_START = "this framework sizes its thread pools once, when it starts"
 PROBE_ROUNDS = 3  # rounds of every candidate; the first is a warm-up, the best of the rest counts
+PROBE_STEPS = 3  # training steps per timing: one step of a small network is too short to tell counts apart
 SLOWDOWN = 0.6  # an epoch computing below this fraction of the fastest one since the probe probes again
 
 
@@ -105,8 +106,8 @@ def choose_threads(runner: Runner, threads: int | None, batch: tuple[Any, Any]) 
     def seconds_at(count: int) -> float:
         runner.set_threads(count)
         started = time.perf_counter()
-        runner.fetch([runner.train_step(*batch)[1]])
-        return time.perf_counter() - started
+        runner.fetch([runner.train_step(*batch)[1] for _ in range(PROBE_STEPS)])
+        return (time.perf_counter() - started) / PROBE_STEPS
 
     weights, optimizer = runner.state(), runner.optimizer_state()
     choice = probe(seconds_at, available)

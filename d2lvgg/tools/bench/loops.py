@@ -12,6 +12,7 @@ host) on the framework's own threads, and the metrics are read after every step,
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -137,8 +138,10 @@ _WORKER: tuple[np.ndarray, np.ndarray, int] | None = None
 
 
 def _keep(images: np.ndarray, labels: np.ndarray, size: int) -> None:
+    """A worker's data; SIGTERM (how the pool ends its workers) ends it silently, whatever the runner set."""
     global _WORKER
     _WORKER = (images, labels, size)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _worker_batch(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
