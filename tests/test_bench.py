@@ -92,6 +92,13 @@ def test_under_load_times_the_loop_beside_other_runs_and_stops_them(tmp_path, ca
     assert leftovers == []  # the competing runs were killed with the benchmark's end
 
 
+@pytest.mark.torch
+def test_a_competing_run_that_fails_stops_the_benchmark_with_its_last_line(tmp_path):
+    config = BenchConfig(TINY, steps=1, warmup=0, repeats=1, under_load=1, data_dir=str(tmp_path / "no-data"))
+    with pytest.raises(ConfigError, match=r"a competing training run did not reach its steady speed: .*no-data"):
+        run_bench(config)
+
+
 def _cmdline(process: Path) -> bytes:
     try:
         return (process / "cmdline").read_bytes()
