@@ -106,6 +106,7 @@ def test_options_are_owned_by_one_backend_and_checked_there():
         "compile": "torch",
         "ms_mode": "mindspore",
         "to_static": "paddle",
+        "xla": "tensorflow",
     }
     assert resolve_options("mindspore", {}) == {"ms_mode": "graph"}
     assert resolve_options("torch", {"amp": "on"})["amp"] == "on"

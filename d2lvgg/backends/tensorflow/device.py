@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from ...errors import DeviceError
+from ..gpus import resolve_gpu_or_cpu
 from . import DECLARATION
 
 
@@ -14,18 +14,7 @@ def _gpus() -> int:
 
 def resolve_device(name: str = "auto") -> str:
     """``auto`` picks the first GPU, else the CPU; a named device must exist."""
-    if name == "auto":
-        return "gpu:0" if _gpus() else "cpu"
-    kind, _, index = name.lower().partition(":")
-    if kind == "cpu" and not index:
-        return "cpu"
-    if kind != "gpu" or (index and not index.isdigit()):
-        raise DeviceError(f"unknown device {name!r} for the tensorflow backend: use {DECLARATION.devices}")
-    if not _gpus():
-        raise DeviceError(f"device {name!r} asked for, but this TensorFlow sees no GPU: use --device cpu")
-    if int(index or 0) >= _gpus():
-        raise DeviceError(f"device {name!r} does not exist: {_gpus()} GPU(s) here")
-    return f"gpu:{int(index or 0)}"
+    return resolve_gpu_or_cpu(name, _gpus(), DECLARATION)
 
 
 def tf_device(label: str) -> tf.device:
