@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from d2lvgg import ConfigError
 from d2lvgg.data.fashion_mnist import SYSTEM_DIR
 from d2lvgg.model.specfile import resolve_spec
 from d2lvgg.tools.bench import BenchConfig, measure, run_bench, time_steps
-from d2lvgg.tools.bench.measure import BUSY_LOAD
+from d2lvgg.tools.bench.measure import BUSY_CORES, busy_cores
 from d2lvgg.tools.cli import main
 from d2lvgg.training.threads import FIXED_AT_START
 
@@ -62,7 +63,7 @@ def test_bench_measures_both_loops_and_writes_json(backend, tmp_path, capsys):
     ours, book, speedup, low, high = map(float, match.group(1, 3, 4, 5, 6))
     assert speedup == pytest.approx(ours / book, rel=0.01) and low <= high
     record = json.loads(out.read_text())
-    assert (match[7] is not None) == (record["load_before"] >= BUSY_LOAD)  # a busy machine is named, a quiet one not
+    assert (match[7] is not None) == (record["busy_before"] >= BUSY_CORES)  # a busy machine is named, a quiet one not
     assert all("load" in run for result in record["results"] for run in result["repeats"])
     assert record["summary"] == last and [r["loop"] for r in record["results"]] == ["d2lvgg", "textbook"]
     for result in record["results"]:
@@ -104,6 +105,15 @@ def _cmdline(process: Path) -> bytes:
         return (process / "cmdline").read_bytes()
     except OSError:  # it ended while being read
         return b""
+
+
+def test_busy_cores_count_the_ticks_other_work_took_between_two_readings(monkeypatch):
+    monkeypatch.setattr(sys.modules["d2lvgg.tools.bench.measure"], "cores", lambda: 2)  # the module, not measure()
+    # cpu user nice system idle iowait ...: 300 of 400 new ticks busy (the rest idle or waiting for I/O)
+    lines = iter(["cpu 100 0 50 800 50 0 0 0", "cpu 300 0 150 850 100 0 0 0"])
+    assert busy_cores(read=lambda: next(lines), sleep=lambda seconds: None) == pytest.approx(1.5)
+    idle = iter(["cpu 100 0 50 800 50", "cpu 100 0 50 1200 50"])
+    assert busy_cores(read=lambda: next(idle), sleep=lambda seconds: None) == 0.0
 
 
 def test_bad_settings_are_refused_before_any_process_starts():

@@ -26,7 +26,8 @@ from ...training.threads import ThreadChoice, choose_threads, cores
 from .competitors import competing_runs
 
 LOOPS = ("d2lvgg", "textbook")
-BUSY_LOAD = 0.5  # a one-minute load average from this up, before a benchmark starts, means other work is running
+BUSY_CORES = 0.5  # other work keeping this many cores busy just before a benchmark starts makes it a loaded figure
+BUSY_SECONDS = 2.0  # how long the machine is watched for it
 BOOK = "the framework's own, as the book leaves it"
 LOADED = "loaded"  # d2lvgg's loop beside --under-load other runs
 
@@ -174,6 +175,28 @@ def _one_run(loop: str, config: BenchConfig) -> dict[str, Any]:
     return result | {"load": _load()}
 
 
+def busy_cores(seconds: float = BUSY_SECONDS, read=None, sleep=time.sleep) -> float:
+    """How many cores other work kept busy over ``seconds`` (from ``/proc/stat``; NaN where there is none).
+
+    Unlike the one-minute load average, it does not still count a benchmark that ended a minute ago.
+    ``read`` (the file's first line) and ``sleep`` stand in for the system in tests.
+    """
+    stat = Path("/proc/stat")
+    if read is None and not stat.is_file():
+        return float("nan")
+    read = read or (lambda: stat.read_text().splitlines()[0])
+
+    def busy_and_total() -> tuple[int, int]:
+        ticks = [int(field) for field in read().split()[1:]]
+        idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle and waiting for I/O
+        return sum(ticks) - idle, sum(ticks)
+
+    busy, total = busy_and_total()
+    sleep(seconds)
+    busy_after, total_after = busy_and_total()
+    return cores() * (busy_after - busy) / max(total_after - total, 1)
+
+
 def _load() -> float:
     """The one-minute load average (NaN where the system has none)."""
     return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -222,15 +245,15 @@ def run_bench(config: BenchConfig, json_path: str | Path | None = None) -> tuple
     """Both loops (d2lvgg's alone where there is no textbook loop) in the same run; the closing line, and JSON.
 
     The loops take turns, one repetition each per round, so that a change in the machine's load
-    falls on both; the line gives the ratio's spread over the rounds and says when the machine
-    was busy before the first round (then the ratio is not a quiet figure). With
+    falls on both; the line gives the ratio's spread over the rounds and says when other work kept
+    the machine busy just before the first round (then the ratio is not a quiet figure). With
     ``config.under_load`` each round also times d2lvgg's loop beside that many other training
     runs, and the line says how much of its speed alone it kept, against its fair share.
     """
     loops = LOOPS if declaration(config.backend).textbook_loop else LOOPS[:1]
     for loop in loops:
         _check_loop(loop, config)
-    load_before = _load()
+    busy_before, load_before = busy_cores(), _load()
     runs: dict[str, list[dict[str, Any]]] = {loop: [] for loop in loops}
     with competing_runs(config) if config.under_load else contextlib.nullcontext() as running:
         for _ in range(config.repeats):
@@ -241,12 +264,13 @@ def run_bench(config: BenchConfig, json_path: str | Path | None = None) -> tuple
                     runs.setdefault(LOADED, []).append(_one_run("d2lvgg", config))
     results = [_summary(loop, config, loop_runs) for loop, loop_runs in runs.items()]
     line = _closing_line(config, results, runs)
-    if load_before >= BUSY_LOAD:
+    if busy_before >= BUSY_CORES:
         during = max(run["load"] for loop_runs in runs.values() for run in loop_runs)
-        busy = f"{load_before:.1f} before, up to {during:.1f} during, on {cores()} cores"
+        busy = f"{busy_before:.1f} cores busy before, load average up to {during:.1f} during, on {cores()} cores"
         line += f"; under load ({busy}): not a quiet figure"
     if json_path:
-        record = {"config": asdict(config), "machine": machine(), "load_before": load_before}
+        record = {"config": asdict(config), "machine": machine(), "busy_before": busy_before}
+        record["load_before"] = load_before
         record["results"] = [asdict(r) for r in results]
         Path(json_path).write_text(json.dumps(record | {"summary": line}, indent=2) + "\n", encoding="utf-8")
     return results, line
