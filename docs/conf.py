@@ -55,8 +55,8 @@ html_sidebars = {
 }
 # The header's and sidebar's title in each site's language (-D language=... is applied after this file runs).
 TITLES = {
-    "en": "d2lvgg: VGG from Dive into Deep Learning, in PyTorch, MindSpore and PaddlePaddle",
-    "zh_CN": "d2lvgg：《动手学深度学习》的 VGG，用 PyTorch、MindSpore 与 PaddlePaddle 实现",
+    "en": "d2lvgg: VGG from Dive into Deep Learning, in PyTorch, MindSpore, PaddlePaddle and TensorFlow",
+    "zh_CN": "d2lvgg：《动手学深度学习》的 VGG，用 PyTorch、MindSpore、PaddlePaddle 与 TensorFlow 实现",
 }
 html_title = TITLES["en"]
 
