@@ -101,9 +101,10 @@ def test_ctrl_c_stops_after_the_last_saved_epoch_and_says_how_to_resume(tmp_path
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_a_real_ctrl_c_exits_130_with_the_resume_line_in_every_backend(tmp_path, backend):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_real_ctrl_c_or_sigterm_exits_130_with_the_resume_line_in_every_backend(tmp_path, backend, stop):
     out = tmp_path / "run"
-    code, err = _signal_after_first_epoch([*ARGV, "--backend", backend], out, signal.SIGINT)
+    code, err = _signal_after_first_epoch([*ARGV, "--backend", backend], out, stop)
     assert code == 130, err
     assert f"Resume with: d2lvgg train --resume {out}" in err and "Traceback" not in err
     assert load_checkpoint(out).epochs_done >= 1

@@ -8,6 +8,8 @@ probe when an epoch slows down, Ctrl-C.
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +34,24 @@ from .threads import ThreadWatch
 from .weights import save_weights
 
 ESTIMATE_AFTER = 8  # steps measured before the time estimate is printed
+
+
+@contextmanager
+def _sigterm_as_ctrl_c(active: bool) -> Iterator[None]:
+    """Inside the block, the first SIGTERM raises ``KeyboardInterrupt`` (a second one ends the process)."""
+    if not active or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 @dataclass
@@ -155,9 +175,13 @@ class Session:
 
     @contextmanager
     def interruptible(self) -> Iterator[None]:
-        """Ctrl-C becomes a ``RunInterrupted`` that says how to resume; the bar is closed either way."""
+        """Ctrl-C, or a SIGTERM as a scheduler sends it, becomes a ``RunInterrupted`` that says how to resume.
+
+        The bar is closed either way. A launched process (data-parallel) leaves SIGTERM to its launcher.
+        """
         try:
-            yield
+            with _sigterm_as_ctrl_c(self.runner.world.size == 1):
+                yield
         except KeyboardInterrupt:
             self.bar.close()
             done, path = len(self.done.epochs), self.run.path
