@@ -20,6 +20,7 @@ from d2lvgg.backends.base import Declaration
 from d2lvgg.data import checksum
 from d2lvgg.data.fashion_mnist import SYSTEM_DIR
 from d2lvgg.tools.cli import main
+from d2lvgg.training.rundir import RunDir
 from d2lvgg.training.weights import save_weights
 
 TRAIN = ["train", "--device", "cpu", "--epochs", "1", "--train-limit", "128", "--test-limit", "128"]
@@ -236,3 +237,14 @@ def test_a_bad_value_is_refused_before_any_framework_loads(tmp_path, option, mes
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
     assert done.stdout == "loaded: \n"  # no framework, and no "no GPU or Ascend card here" notice
+
+
+def test_a_run_folder_another_process_is_writing_is_refused_until_it_lets_go(tmp_path):
+    out = tmp_path / "run"
+    run = RunDir.create(out)  # this process writes it now
+    claim = [sys.executable, "-c", f"from d2lvgg.training.rundir import RunDir; RunDir.create({str(out)!r})"]
+    refused = subprocess.run(claim, capture_output=True, text=True, check=False)
+    assert refused.returncode != 0
+    assert f"RunError: another d2lvgg process is writing {out}: wait for it to end" in refused.stderr
+    run.release()
+    subprocess.run(claim, capture_output=True, text=True, check=True)  # free once the writer lets go

@@ -121,6 +121,7 @@ def resume(path: str | Path, *, epochs: int | None = None, progress: bool = True
     runner.load_optimizer_state(saved.optimizer)
     done = Progress(**saved.progress)
     if runner.world.leader:
+        run.claim()  # no other process resumes or writes this folder meanwhile
         run.rewrite_rows(STEPS, done.steps)  # drop rows of the epoch that was cut short
         run.rewrite_rows(EPOCHS, done.epochs)
         run.write_json(CONFIG, run.read_json(CONFIG) | {"train": config.record()})  # --epochs, if given

@@ -1,11 +1,13 @@
 """A run folder: the resolved config, metrics as CSV, weights, the plot, and the final result.
 
-A new run never writes into a folder that already holds files unless asked to.
+A new run never writes into a folder that already holds files unless asked to, and two processes
+never write one folder at once: the writer holds a lock on the folder itself while it trains.
 """
 
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import os
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ WEIGHTS = "weights.npz"
 RESULT = "result.json"
 CHECKPOINT = "checkpoint.npz"
 PLOT = "curves"
+_HELD: dict[Path, int] = {}  # folder -> this process's open descriptor of it, flock'ed while it writes there
 
 
 @dataclass(frozen=True)
@@ -52,14 +55,36 @@ class RunDir:
     def create(cls, path: str | Path, *, overwrite: bool = False) -> RunDir:
         """Make a fresh run folder; refuse one that already holds files unless ``overwrite``."""
         path = cls.check_new(path, overwrite=overwrite)
-        if path.is_dir():
-            for name in (CONFIG, STEPS, EPOCHS, WEIGHTS, RESULT, CHECKPOINT, f"{PLOT}.png", f"{PLOT}.svg"):
-                (path / name).unlink(missing_ok=True)
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise RunError(f"cannot create {path}: {exc.strerror}; choose another --out") from None
-        return cls(path)
+        run = cls(path)
+        run.claim()
+        for name in (CONFIG, STEPS, EPOCHS, WEIGHTS, RESULT, CHECKPOINT, f"{PLOT}.png", f"{PLOT}.svg"):
+            (path / name).unlink(missing_ok=True)
+        return run
+
+    def claim(self) -> None:
+        """Hold the folder's lock until ``release`` (or this process's end); refused while another process holds it."""
+        key = self.path.resolve()
+        if key in _HELD:
+            return
+        descriptor = os.open(self.path, os.O_RDONLY)  # the folder itself: no lock file among the run's
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
+            raise RunError(
+                f"another d2lvgg process is writing {self.path}: wait for it to end, or choose another --out"
+            ) from None
+        _HELD[key] = descriptor
+
+    def release(self) -> None:
+        """Let another process write the folder (closing the descriptor drops its lock)."""
+        descriptor = _HELD.pop(self.path.resolve(), None)
+        if descriptor is not None:
+            os.close(descriptor)
 
     @classmethod
     def open(cls, path: str | Path) -> RunDir:

@@ -177,7 +177,8 @@ class Session:
     def interruptible(self) -> Iterator[None]:
         """Ctrl-C, or a SIGTERM as a scheduler sends it, becomes a ``RunInterrupted`` that says how to resume.
 
-        The bar is closed either way. A launched process (data-parallel) leaves SIGTERM to its launcher.
+        The bar is closed and the run folder's lock released either way. A launched process
+        (data-parallel) leaves SIGTERM to its launcher.
         """
         try:
             with _sigterm_as_ctrl_c(self.runner.world.size == 1):
@@ -195,6 +196,7 @@ class Session:
             ) from None
         finally:
             self.bar.close()
+            self.run.release()  # another process may resume or read it now
 
     def finish(self) -> RunResult:
         """Weights, the plot and ``result.json``; the book's closing lines."""
