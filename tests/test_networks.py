@@ -7,7 +7,8 @@ import re
 
 import numpy as np
 import pytest
-from frameworks import BACKENDS, EXPECT, NATIVE, network_module
+from frameworks import BACKENDS, EXPECT, network_module
+from natives import NATIVE
 
 from d2lvgg import preset, summarize
 from d2lvgg.backends import declaration, get_backend

@@ -11,7 +11,8 @@ import sys
 
 import numpy as np
 import pytest
-from frameworks import BACKENDS, EXPECT, NATIVE, network_module
+from frameworks import BACKENDS, EXPECT, network_module
+from natives import NATIVE
 
 from d2lvgg import DeviceError, preset
 from d2lvgg.backends import get_backend, resolve_options

@@ -175,7 +175,9 @@ def _one_run(loop: str, config: BenchConfig) -> dict[str, Any]:
     return result | {"load": _load()}
 
 
-def busy_cores(seconds: float = BUSY_SECONDS, read=None, sleep=time.sleep) -> float:
+def busy_cores(
+    seconds: float = BUSY_SECONDS, read: Callable[[], str] | None = None, sleep: Callable[[float], None] = time.sleep
+) -> float:
     """How many cores other work kept busy over ``seconds`` (from ``/proc/stat``; NaN where there is none).
 
     Unlike the one-minute load average, it does not still count a benchmark that ended a minute ago.
@@ -184,10 +186,10 @@ def busy_cores(seconds: float = BUSY_SECONDS, read=None, sleep=time.sleep) -> fl
     stat = Path("/proc/stat")
     if read is None and not stat.is_file():
         return float("nan")
-    read = read or (lambda: stat.read_text().splitlines()[0])
+    first_line = read or (lambda: stat.read_text().splitlines()[0])
 
     def busy_and_total() -> tuple[int, int]:
-        ticks = [int(field) for field in read().split()[1:]]
+        ticks = [int(field) for field in first_line().split()[1:]]
         idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle and waiting for I/O
         return sum(ticks) - idle, sum(ticks)
 
