@@ -20,6 +20,7 @@ nox.options.sessions = [
     "tests-mindspore",
     "tests-paddle",
     "tests-tensorflow",
+    "tests-jax",
     "parity",
     "docs",
 ]
@@ -89,7 +90,7 @@ def typecheck(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """The spec, analysis, data and CLI tests: no deep-learning framework installed."""
     session.install("-e", ".[dev]", *CONSTRAINTS)
-    session.run("pytest", "-m", "not (torch or mindspore or paddle or tensorflow or parity)", *session.posargs)
+    session.run("pytest", "-m", "not (torch or mindspore or paddle or tensorflow or jax or parity)", *session.posargs)
 
 
 @discarding_session(python=FRAMEWORK_PYTHON)
@@ -141,6 +142,17 @@ def tests_tensorflow(session: nox.Session) -> None:
     """
     session.install("-e", ".[dev,tensorflow,torch,onnx]", "tf2onnx", *CONSTRAINTS)
     session.run("pytest", "-m", "tensorflow or (parity and not slow)", *session.posargs)
+
+
+@discarding_session(name="tests-jax", python=FRAMEWORK_PYTHON)
+def tests_jax(session: nox.Session) -> None:
+    """The JAX backend's tests (Flax linen, optax, CPU jaxlib), and its parity with PyTorch.
+
+    Its own environment: JAX 0.5 and later need numpy 2, MindSpore 2.10 numpy 1, so the two never share one.
+    Every parity check but the slow one that trains both, as for TensorFlow.
+    """
+    session.install("-e", ".[dev,jax,torch,onnx]", *CONSTRAINTS)
+    session.run("pytest", "-m", "jax or (parity and not slow)", *session.posargs)
 
 
 @discarding_session(python=FRAMEWORK_PYTHON)

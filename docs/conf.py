@@ -28,6 +28,10 @@ nb_execution_timeout = 900
 nb_merge_streams = True
 nb_render_markdown_format = "myst"  # Markdown outputs (the summary tables) rendered with tables, as the pages are
 
+# JAX needs numpy 2 and MindSpore numpy 1, so the docs environment (MindSpore's) cannot hold JAX: its tabs are
+# skipped here and run by tests/test_doc_tabs.py in the tests-jax session instead.
+doctest_global_setup = "import importlib.util\nhas_jax = importlib.util.find_spec('jax') is not None"
+
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_default_options = {"members": True, "show-inheritance": False}

@@ -31,6 +31,9 @@ class Expect:
     first_dense: str = "6.weight"  # the first dense layer's weight, in the framework's own naming
     relu_layers: bool = True  # False where the book folds each ReLU into its layer (activation='relu')
     nested_head: bool = False  # True where the book's dense part is one more Sequential
+    relu: str = "ReLU"  # a ReLU layer's name (a function's name where the book puts the function itself)
+    flatten: str = "Flatten"
+    channels_last: bool = False  # True where images are NHWC
 
 
 EXPECT = {
@@ -79,6 +82,21 @@ EXPECT = {
         first_dense="5.1.kernel",
         relu_layers=False,
         nested_head=True,
+        channels_last=True,
+    ),
+    "jax": Expect(
+        "Sequential",
+        "Conv",
+        "<lambda>",
+        "Dense",
+        "BatchNorm",
+        "gpu",
+        "sees no GPU: use --device cpu",
+        "mean",
+        first_dense="6.kernel",
+        relu="relu",
+        flatten="<lambda>",
+        channels_last=True,
     ),
 }
 

@@ -12,7 +12,20 @@ import re
 import numpy as np
 
 
-class NativeTorch:
+def layer_name(layer) -> str:
+    """What a printout calls a layer: its class, or its name where the book puts a function itself (JAX)."""
+    return getattr(layer, "__name__", type(layer).__name__)
+
+
+class _Eager:
+    """A framework whose network exists, weights and all, once it is built: ``built`` is the network itself."""
+
+    @staticmethod
+    def built(net, x: np.ndarray):
+        return net
+
+
+class NativeTorch(_Eager):
     @staticmethod
     def children(net) -> list:
         return list(net)
@@ -68,7 +81,7 @@ class NativeTorch:
         return {name: value.numpy() for name, value in net.state_dict().items()}
 
 
-class NativeMindSpore:
+class NativeMindSpore(_Eager):
     images, printed = NativeTorch.images, NativeTorch.printed
 
     @staticmethod
@@ -116,7 +129,7 @@ class NativeMindSpore:
         return {name: value.asnumpy() for name, value in net.parameters_and_names()}
 
 
-class NativePaddle:
+class NativePaddle(_Eager):
     images, printed = NativeTorch.images, NativeTorch.printed
 
     @staticmethod
@@ -165,6 +178,12 @@ class NativePaddle:
 
 
 class NativeTensorFlow:
+    @staticmethod
+    def built(net, x: np.ndarray):
+        """Keras makes a network's weights on its first call."""
+        net(x, training=False)
+        return net
+
     @staticmethod
     def children(net) -> list:
         return list(net.layers)
@@ -222,4 +241,96 @@ class NativeTensorFlow:
         return state
 
 
-NATIVE = {"torch": NativeTorch, "mindspore": NativeMindSpore, "paddle": NativePaddle, "tensorflow": NativeTensorFlow}
+class NativeJax:
+    """Flax linen: a module and its variables apart; a network here is a module bound to its variables."""
+
+    key = None
+
+    @classmethod
+    def seed(cls, seed: int) -> None:
+        import jax
+
+        cls.key = jax.random.key(seed)
+
+    @classmethod
+    def _next_key(cls):
+        import jax
+
+        cls.key, key = jax.random.split(cls.key if cls.key is not None else jax.random.key(0))
+        return key
+
+    @classmethod
+    def built(cls, net, x: np.ndarray):
+        """The book's way: ``init`` on an example batch, here bound to the module."""
+        return net.bind(net.init({"params": cls._next_key(), "dropout": cls._next_key()}, x))
+
+    @staticmethod
+    def children(net) -> list:
+        return list((net.net if hasattr(net, "net") else net).layers)
+
+    images = NativeTensorFlow.images
+
+    @classmethod
+    def printed(cls, net) -> str:
+        """The layers nested as ``print(net)`` nests PyTorch's: each module's fields, a function by its name."""
+        from dataclasses import fields
+
+        def describe(layer, indent: str) -> str:
+            if not hasattr(layer, "parent"):  # a function, as the book puts ReLU, pooling and flattening
+                return layer.__name__
+            if hasattr(layer, "layers"):
+                inner = "".join(f"{indent}  ({i}): {describe(c, indent + '  ')}\n" for i, c in enumerate(layer.layers))
+                return f"Sequential(\n{inner}{indent})"
+            given = {f.name: getattr(layer, f.name) for f in fields(layer) if f.name not in ("parent", "name")}
+            return re.sub(r" at 0x[0-9a-f]+", "", f"{type(layer).__name__}({given})")
+
+        return describe(net.net if hasattr(net, "net") else net, "")
+
+    @classmethod
+    def forward(cls, net, x: np.ndarray, *, train: bool) -> np.ndarray:
+        if not hasattr(net, "parent"):
+            return np.asarray(net(x))
+        module, variables = net.unbind()
+        if hasattr(module, "training"):
+            module = module.clone(training=train)
+        out = module.apply(variables, x, rngs={"dropout": cls._next_key()}, mutable=["batch_stats"] if train else False)
+        return np.asarray(out[0] if train else out)
+
+    @classmethod
+    def fit(cls, net, x: np.ndarray, y: np.ndarray, steps: int) -> tuple[float, float]:
+        """Evaluation-mode loss before and after ``steps`` optax Adam steps on one batch, on the book's module."""
+        import jax
+        import optax
+
+        module, variables = net.unbind()
+        evaluation = module.clone(training=False)
+
+        def loss(params, module, key):
+            logits = module.apply({**variables, "params": params}, x, rngs={"dropout": key})
+            return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+        gradient = jax.jit(jax.grad(lambda params, key: loss(params, module, key)))
+        params, optimizer = variables["params"], optax.adam(1e-3)
+        state, before = optimizer.init(params), float(loss(params, evaluation, cls._next_key()))
+        for _ in range(steps):
+            updates, state = optimizer.update(gradient(params, cls._next_key()), state, params)
+            params = optax.apply_updates(params, updates)
+        return before, float(loss(params, evaluation, cls._next_key()))
+
+    @staticmethod
+    def own_state(net) -> dict[str, np.ndarray]:
+        """Each variable under its layers' indices and Flax's own name (``0.1.mean``, ``6.kernel``)."""
+        import jax
+
+        flat = jax.tree_util.tree_flatten_with_path(net.variables)[0]
+        names = {".".join(k.key.removeprefix("layers_") for k in path[2:]): leaf for path, leaf in flat}
+        return {name: np.asarray(leaf) for name, leaf in names.items()}
+
+
+NATIVE = {
+    "torch": NativeTorch,
+    "mindspore": NativeMindSpore,
+    "paddle": NativePaddle,
+    "tensorflow": NativeTensorFlow,
+    "jax": NativeJax,
+}

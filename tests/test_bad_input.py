@@ -77,7 +77,9 @@ def test_a_missing_backend_names_the_pip_extra(monkeypatch):
 
 
 def test_an_unknown_backend_lists_the_known_ones(capsys, tmp_path):
-    one_line_error(capsys, [*TRAIN, "--backend", "jax", "--out", str(tmp_path / "r")], "choose one of torch, mindspore")
+    one_line_error(
+        capsys, [*TRAIN, "--backend", "mxnet", "--out", str(tmp_path / "r")], "choose one of torch, mindspore"
+    )
 
 
 needs_data = pytest.mark.skipif(not SYSTEM_DIR.is_dir(), reason=f"real Fashion-MNIST not installed at {SYSTEM_DIR}")

@@ -142,6 +142,15 @@ def test_a_resumed_runs_estimate_counts_only_the_epochs_left():
     assert line.startswith("estimate from 9 steps: about 60 s per epoch, 3 min for 3 epochs still to run")
 
 
+def test_a_compiled_first_step_is_named_and_left_out_of_the_estimate():
+    from d2lvgg.training.report import estimate_line
+
+    line = estimate_line(60.0, 9, preset("d2l_vgg11_small"), "cpu", (0, 10), first_step=12.34)
+    assert line.startswith("estimate from 9 steps: about 60 s per epoch, 10 min for 10 epochs")
+    assert line.endswith("; step 1 took 12.3 s, compiling, and is left out")
+    assert "compiling" not in estimate_line(60.0, 9, preset("d2l_vgg11_small"), "cpu", (0, 10))
+
+
 @pytest.mark.slow
 def test_fast_path_accuracy_is_within_a_point_of_the_plain_path(tmp_path):
     """The same seed and configuration on the full real data, trained to convergence with and without it.

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 from frameworks import BACKENDS, EXPECT, network_module
-from natives import NATIVE
+from natives import NATIVE, layer_name
 
 from d2lvgg import preset, summarize
 from d2lvgg.backends import declaration, get_backend
@@ -46,22 +46,22 @@ def _book_children(name: str) -> list[str]:
 def _head(name: str) -> list[str]:
     """The dense part's layers in the framework's printout."""
     e = EXPECT[name]
-    relu = ["ReLU"] if e.relu_layers else []
-    return ["Flatten"] + [e.dense, *relu, "Dropout"] * 2 + [e.dense]
+    relu = [e.relu] if e.relu_layers else []
+    return [e.flatten] + [e.dense, *relu, "Dropout"] * 2 + [e.dense]
 
 
 def _book_rows(name: str) -> list[tuple[int, ...]]:
     """The book's printout for one image: each top-level child's output, in the framework's layout."""
-    if not EXPECT[name].nested_head:
-        return BOOK_ROWS
-    return [(n, h, w, c) for n, c, h, w in BOOK_ROWS[:5]] + [BOOK_ROWS[-1]]
+    e = EXPECT[name]
+    rows = [(n, h, w, c) for n, c, h, w in BOOK_ROWS[:5]] + BOOK_ROWS[5:] if e.channels_last else BOOK_ROWS
+    return rows[:5] + rows[-1:] if e.nested_head else rows
 
 
 def _printed_children(name: str, net) -> list[str]:
     """The type names the framework's printout shows for the top-level children."""
     if EXPECT[name].nested_head:  # Keras prints a model's name only: its layers are the printout
-        return [type(child).__name__ for child in NATIVE[name].children(net)]
-    return re.findall(r"^  \(\d+\): (\w+)", repr(net), flags=re.MULTILINE)
+        return [layer_name(child) for child in NATIVE[name].children(net)]
+    return re.findall(r"^  \(\d+\): ([\w<>]+)", NATIVE[name].printed(net), flags=re.MULTILINE)
 
 
 def _books_spec(name: str, small: bool):
@@ -71,12 +71,12 @@ def _books_spec(name: str, small: bool):
 
 def test_the_books_vgg_prints_the_chapters_rows_and_parameters(name):
     native, e = NATIVE[name], EXPECT[name]
-    net = network_module(name).vgg(CONV_ARCH)
-    children = native.children(net)
-    assert [type(child).__name__ for child in children] == _book_children(name) == _printed_children(name, net)
-    conv = [e.conv, "ReLU"] if e.relu_layers else [e.conv]
-    assert [type(layer).__name__ for layer in native.children(children[2])] == [*conv, *conv, e.pool]
     x, rows = native.images(np.zeros((1, 1, 224, 224), np.float32)), []
+    net = native.built(network_module(name).vgg(CONV_ARCH), x)
+    children = native.children(net)
+    assert [layer_name(child) for child in children] == _book_children(name) == _printed_children(name, net)
+    conv = [e.conv, e.relu] if e.relu_layers else [e.conv]
+    assert [layer_name(layer) for layer in native.children(children[2])] == [*conv, *conv, e.pool]
     for child in children:
         x = native.forward(child, x, train=False)
         rows.append(x.shape)
@@ -88,16 +88,14 @@ def test_the_books_vgg_prints_the_chapters_rows_and_parameters(name):
 def test_the_books_vgg_is_the_network_compiled_from_its_spec(name, small):
     backend, native = get_backend(name), NATIVE[name]
     spec = _books_spec(name, small)
-    book = network_module(name).vgg(SMALL_CONV_ARCH if small else CONV_ARCH)
+    x = native.images(np.random.default_rng(0).random((2, 1, 224, 224), dtype=np.float32))
+    book = native.built(network_module(name).vgg(SMALL_CONV_ARCH if small else CONV_ARCH), x)
     compiled = backend.compile_network(lower(spec))
     assert native.printed(book) == native.printed(compiled)  # nesting, types, every argument
-    x = native.images(np.random.default_rng(0).random((2, 1, 224, 224), dtype=np.float32))
-    native.forward(book, x, train=False)  # Keras makes a network's weights on its first call
     book_state, compiled_state = backend.state_to_numpy(book), backend.state_to_numpy(compiled)
     assert [(k, v.shape) for k, v in book_state.items()] == [(k, v.shape) for k, v in compiled_state.items()]
     weights = initial_weights(lower(spec), "xavier", seed=0)
-    for net in (book, compiled):
-        backend.load_numpy_state(net, weights)
+    book, compiled = (backend.load_numpy_state(net, weights) for net in (book, compiled))
     np.testing.assert_array_equal(native.forward(book, x, train=False), native.forward(compiled, x, train=False))
 
 
@@ -105,8 +103,8 @@ def test_a_network_from_vgg_trains_in_the_frameworks_own_loop(name, fashion_batc
     """Dropout drops in training mode and not in evaluation mode, and the framework's own optimizer fits a batch."""
     native = NATIVE[name]
     native.seed(0)
-    net = network_module(name).vgg(SMALL_CONV_ARCH)
     x, y = native.images(fashion_batch[0]), fashion_batch[1]
+    net = native.built(network_module(name).vgg(SMALL_CONV_ARCH), x)
     train = [native.forward(net, x, train=True) for _ in range(2)]
     evaluation = [native.forward(net, x, train=False) for _ in range(2)]
     assert not np.array_equal(*train)
@@ -119,7 +117,7 @@ def test_compiled_options_print_under_the_frameworks_names(name):
     e, native = EXPECT[name], NATIVE[name]
     spec = preset("vgg11_lrn_bn").scaled(16, head=True).with_options(input_size=32)
     net = get_backend(name).compile_network(lower(spec))
-    first_block = [type(layer).__name__ for layer in native.children(native.children(net)[0])]
-    assert first_block == [e.conv, e.batch_norm, "ReLU", "LocalResponseNorm", e.pool]
+    first_block = [layer_name(layer) for layer in native.children(native.children(net)[0])]
+    assert first_block == [e.conv, e.batch_norm, e.relu, "LocalResponseNorm", e.pool]
     head = native.children(native.children(net)[-1]) if e.nested_head else native.children(net)
-    assert [type(layer).__name__ for layer in head][-3:] == _head(name)[-3:]
+    assert [layer_name(layer) for layer in head][-3:] == _head(name)[-3:]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from d2lvgg import D2LVGGError, preset
-from d2lvgg.backends import REGISTRY, get_backend, plain_options
+from d2lvgg.backends import REGISTRY, declaration, get_backend, plain_options
 from d2lvgg.interop.onnx import EXPORT_BATCH, export_onnx, run_onnx
 from d2lvgg.model import ir
 from d2lvgg.model.initializers import initial_weights
@@ -17,7 +17,7 @@ from d2lvgg.optional import require
 from d2lvgg.tools.cli import main
 from d2lvgg.training.weights import save_weights
 
-BACKENDS = [pytest.param(name, marks=getattr(pytest.mark, name)) for name in REGISTRY]
+BACKENDS = [pytest.param(name, marks=getattr(pytest.mark, name)) for name in REGISTRY if not declaration(name).no_onnx]
 SPEC = preset("d2l_vgg11_lab").with_options(head=(64, 64))  # batch norm and dropout: both must export as inference
 
 
@@ -48,6 +48,14 @@ def test_the_export_command_writes_onnx_from_a_weights_file_and_keeps_existing_f
     before = out.read_bytes()
     assert main(["export", str(weights), "--backend", backend, "--out", str(out)]) == 2
     assert "already exists" in capsys.readouterr().err and out.read_bytes() == before
+
+
+def test_a_backend_without_an_exporter_is_refused_in_one_line_before_its_framework_loads(tmp_path, capsys):
+    weights = save_weights(initial_weights(ir.lower(SPEC), "xavier", 0), tmp_path / "w.npz", {"spec": SPEC.to_dict()})
+    assert main(["export", str(weights), "--backend", "jax", "--out", str(tmp_path / "x.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "JAX has no maintained ONNX exporter" in err and "--backend torch" in err, err
+    assert "jax" not in sys.modules and not (tmp_path / "x.onnx").exists()
 
 
 def test_a_weights_file_without_its_spec_needs_arch_and_an_arch_they_fit(tmp_path, capsys):

@@ -72,8 +72,7 @@ def test_weights_load_exactly_under_neutral_and_own_names(name):
     spec = TINY.with_options(batch_norm=True)
     weights = initial_weights(lower(spec), "xavier", seed=1)
     weights["0.1.running_mean"] = np.arange(4, dtype=np.float32)
-    net = backend.compile_network(lower(spec))
-    backend.load_numpy_state(net, weights)
+    net = backend.load_numpy_state(backend.compile_network(lower(spec)), weights)
     own = NATIVE[name].own_state(net)
     np.testing.assert_array_equal(own[f"0.1.{EXPECT[name].running_mean}"], weights["0.1.running_mean"])
     dense = own[EXPECT[name].first_dense]

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from d2lvgg import D2LVGGError, RunError
+from d2lvgg.backends import REGISTRY, available
 from d2lvgg.data.fashion_mnist import SYSTEM_DIR
 from d2lvgg.tools.cli import main
 from d2lvgg.tools.sweep import load_grid, plan, shipped_grids, sweep
@@ -58,6 +59,19 @@ def test_a_table_value_changes_several_settings_under_one_label():
     assert (vgg.name, alex.name) == ("vgg11_small", "alexnet")
     assert (vgg.config().lr, alex.config().lr) == (0.05, 0.01)
     assert (vgg.spec().name, alex.spec().name) == ("d2l_vgg11_small", "alexnet")
+
+
+@pytest.mark.skipif(len(available()) == len(REGISTRY), reason="needs a backend whose framework is not installed")
+def test_a_cell_whose_framework_is_not_installed_is_left_for_another_environment(tmp_path):
+    missing = [name for name in REGISTRY if name not in available()][:2]
+    path = tmp_path / "g.toml"
+    path.write_text(f"[base]\nepochs = 1\nresize = 32\n[axes]\nbackend = {json.dumps(missing)}\n")
+    said: list[str] = []
+    with pytest.raises(RunError, match="no cell of g could run here"):
+        sweep(load_grid(path), tmp_path / "out", say=said.append)
+    not_here = [line for line in said if ": not here" in line]
+    assert len(not_here) == len(missing) and "same --out" in not_here[0]
+    assert not any((tmp_path / "out").glob("*/config.json"))  # nothing started
 
 
 def test_every_shipped_grid_loads_and_each_comparison_has_a_cpu_variant():

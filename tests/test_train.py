@@ -143,7 +143,7 @@ def test_cli_train_and_evaluate(tmp_path, capsys, backend):
         (["--resize", "16"], "use input_size >= 32"),
         (["--arch", "vgg99"], "unknown architecture 'vgg99'"),
         (["--device", "tpu"], "unknown device 'tpu'"),
-        (["--backend", "jax"], "unknown backend 'jax'"),
+        (["--backend", "mxnet"], "unknown backend 'mxnet'"),
     ],
 )
 def test_cli_train_bad_values_are_one_line_errors(tmp_path, capsys, extra, message):

@@ -29,6 +29,7 @@ REGISTRY = {
     "mindspore": "d2lvgg.backends.mindspore",
     "paddle": "d2lvgg.backends.paddle",
     "tensorflow": "d2lvgg.backends.tensorflow",
+    "jax": "d2lvgg.backends.jax",
 }
 DEFAULT = "torch"
 

@@ -7,8 +7,10 @@ benchmark call these verbs and nothing else; ``tests/test_contract.py`` checks e
 backend against them.
 
 The network a backend builds may hold its parameters (PyTorch, MindSpore) or be a pure function
-beside them (JAX): the verbs that take a ``model`` take whatever ``compile_network`` returned, and
-the runner owns the parameters it trains either way (docs/architecture.md).
+beside them (JAX): the verbs that take a ``model`` take whatever ``compile_network`` returned (in
+JAX, the module bound to its variables), ``load_numpy_state`` returns the network that holds the
+new weights rather than promising to change ``model`` in place, and the runner owns the
+parameters it trains either way (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ class Declaration:
     requires: Mapping[str, str] = field(default_factory=dict)  # pip requirement -> why: checked before loading
     quiet: tuple[str, ...] = ()  # how warnings its framework gives on every load, of no use to a student, begin
     onnx_needs: tuple[str, ...] = ()  # modules its ONNX exporter needs beside the framework (pip names them alike)
+    no_onnx: str = ""  # why its networks cannot be written as ONNX (empty: they can)
 
 
 @dataclass(frozen=True)
@@ -176,7 +179,7 @@ class StateMapping:
     """A backend's two functions between its network and neutral-named numpy arrays."""
 
     to_numpy: Callable[[Any], Arrays]
-    from_numpy: Callable[[Any, Arrays], None]
+    from_numpy: Callable[[Any, Arrays], Any]
 
 
 class RunnerBase:
@@ -192,7 +195,7 @@ class RunnerBase:
 
     def load_state(self, arrays: Arrays) -> None:
         """Copy weights under the neutral names into the network."""
-        self.weights.from_numpy(self.model, arrays)
+        self.model = self.weights.from_numpy(self.model, arrays)
 
     def data(self, images: np.ndarray, labels: np.ndarray, size: int) -> Feed | None:
         """No device-resident dataset: the trainer's numpy batches are copied in once per step."""
@@ -235,8 +238,9 @@ class Backend(Protocol):
         """A compiled network's tensors under the neutral names."""
         ...
 
-    def load_numpy_state(self, model: Any, arrays: Arrays) -> None:
-        """Copy neutral-named arrays into a compiled network."""
+    def load_numpy_state(self, model: Any, arrays: Arrays) -> Any:
+        """The network holding neutral-named arrays: ``model`` itself, filled in place, where its layers hold
+        their parameters; a new network where they are values beside it (JAX's Flax modules)."""
         ...
 
     def read_checkpoint(self, path: Path) -> Arrays:

@@ -27,8 +27,7 @@ def export_onnx(spec: VGGSpec, arrays: dict[str, np.ndarray], backend: str, path
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     module = get_backend(backend)
-    model = module.compile_network(ir.lower(spec))
-    module.load_numpy_state(model, arrays)
+    model = module.load_numpy_state(module.compile_network(ir.lower(spec)), arrays)
     shape = (EXPORT_BATCH, spec.in_channels, spec.input_size, spec.input_size)
     with tempfile.TemporaryDirectory(dir=path.parent) as folder:
         written = Path(folder) / path.name  # complete before it replaces anything at ``path``
@@ -39,8 +38,10 @@ def export_onnx(spec: VGGSpec, arrays: dict[str, np.ndarray], backend: str, path
 
 def check_exporter(backend: str) -> None:
     """What ``backend``'s ONNX export needs beside its framework, named before the framework loads (up to a minute)."""
-    require("onnx", "onnx", "ONNX export")
     known = declaration(backend)
+    if known.no_onnx:
+        raise BackendError(known.no_onnx)
+    require("onnx", "onnx", "ONNX export")
     for needed in known.onnx_needs:
         if importlib.util.find_spec(needed) is None:
             raise BackendError(

@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from ..backends import all_options
+from ..backends import all_options, available, declaration
 from ..errors import ConfigError, RunError, RunInterrupted
 from ..model.spec import VGGSpec
 from ..training.config import TrainConfig, recipe_spec
@@ -135,7 +135,7 @@ def _check_settings(settings: dict[str, Any], where: str, *, label: bool = False
 class CellOutcome:
     cell: Cell
     path: Path
-    status: str  # "trained", "resumed" or "skipped"
+    status: str  # "trained", "resumed", "skipped", or "not here" (its framework is not installed)
     seconds: float
 
 
@@ -162,10 +162,14 @@ def plan(cell: Cell, folder: Path, data_dir: str | None = None) -> str:
 
 
 def run_cell(cell: Cell, folder: Path, *, data_dir: str | None = None, progress: bool = False) -> CellOutcome:
-    """Train, resume or skip one cell, by what its folder already holds."""
+    """Train, resume or skip one cell, by what its folder already holds; "not here" when its framework is not
+    installed (JAX and MindSpore never share an environment: a second sweep where it is fills the cell in)."""
     from ..training.loop import resume, train
 
     action = plan(cell, folder, data_dir)
+    backend = cell.config(data_dir).backend
+    if action != "skip" and backend not in available():
+        return CellOutcome(cell, folder, "not here", 0.0)
     tic = time.perf_counter()
     if action == "resume":
         resume(folder, progress=progress)
@@ -202,9 +206,19 @@ def sweep(
                 f"interrupted in cell {cell.name}; finished cells and epochs are kept. "
                 f"Continue with: d2lvgg sweep {grid.source or grid.name} --out {root}"
             ) from None
-        say(f"[{i}/{len(cells)}] {cell.name}: {outcome.status} in {outcome.seconds:.0f} s")
+        if outcome.status == "not here":
+            extra = declaration(cell.config(data_dir).backend).extra
+            say(
+                f"[{i}/{len(cells)}] {cell.name}: not here, its framework is not installed; run this sweep with the "
+                f"same --out where d2lvgg[{extra}] is, and the comparison will take it in"
+            )
+        else:
+            say(f"[{i}/{len(cells)}] {cell.name}: {outcome.status} in {outcome.seconds:.0f} s")
         outcomes.append(outcome)
-    _, written = compare_runs([o.path for o in outcomes], root)
+    finished: list[str | Path] = [o.path for o in outcomes if o.status != "not here"]
+    if not finished:
+        raise RunError(f"no cell of {grid.name} could run here: install the frameworks it compares")
+    _, written = compare_runs(finished, root)
     record = {
         "grid": grid.name,
         "cells": [

@@ -38,6 +38,7 @@ class EpochMetrics:
         self.last_read = 0  # steps the last read brought in
         self.rows: list[dict[str, Any]] = []
         self.warm_since: float | None = None  # the end of step 1, which pays for warm-up: not in estimates
+        self.first_step = 0.0  # step 1's seconds: a compiling framework's (JAX's) compile time
         self._queued: list[Step] = []
 
     def add(self, loss: Any, correct: Any, examples: int, seconds: float) -> None:
@@ -45,7 +46,7 @@ class EpochMetrics:
         self._queued.append(Step(loss, correct, examples, seconds))
         self.steps += 1
         if self.steps == 1:
-            self.warm_since = time.perf_counter()
+            self.warm_since, self.first_step = time.perf_counter(), seconds
 
     def due(self) -> bool:
         """Whether the queued steps should be read now: a plot point is due, or enough have queued."""

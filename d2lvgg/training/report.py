@@ -55,8 +55,20 @@ def epoch_line(row: dict[str, Any], epochs: int) -> str:
     )
 
 
-def estimate_line(seconds: float, steps: int, spec: VGGSpec, device_label: str, epochs: tuple[int, int]) -> str:
-    """Expected time per epoch and for the epochs left of ``epochs = (done, total)``; CPU advice at 224 px."""
+def estimate_line(
+    seconds: float,
+    steps: int,
+    spec: VGGSpec,
+    device_label: str,
+    epochs: tuple[int, int],
+    *,
+    first_step: float = 0.0,
+) -> str:
+    """Expected time per epoch and for the epochs left of ``epochs = (done, total)``; CPU advice at 224 px.
+
+    ``first_step``, when given, is a first step that compiled (JAX's ``jit``): the line says how long it
+    took, and that the estimate leaves it out.
+    """
     done, total = epochs
     left = total - done
     still = " still to run" if done else ""
@@ -64,6 +76,8 @@ def estimate_line(seconds: float, steps: int, spec: VGGSpec, device_label: str, 
         f"estimate from {steps} steps: about {duration(seconds)} per epoch, "
         f"{duration(seconds * left)} for {left} epochs{still} (plus evaluation)"
     )
+    if first_step:
+        line += f"; step 1 took {first_step:.1f} s, compiling, and is left out"
     if device_label.startswith("cpu") and spec.input_size >= 224 and seconds * left > LAB_SECONDS:
         line += "\non a CPU at 224 px this is slow; configurations that fit a class:\n  " + "\n  ".join(CPU_SUGGESTIONS)
     return line

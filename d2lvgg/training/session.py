@@ -34,6 +34,7 @@ from .threads import ThreadWatch
 from .weights import save_weights
 
 ESTIMATE_AFTER = 8  # steps measured before the time estimate is printed
+COMPILED = 10  # a first step this many times slower than the next ones compiled the step: the estimate says so
 
 
 @contextmanager
@@ -127,9 +128,18 @@ class Session:
         speed = (self.done.examples_seen + metrics.examples) / max(self.done.step_seconds + metrics.seconds, 1e-9)
         self.bar.update(metrics.train_loss, metrics.train_acc, speed, metrics.last_read)
         if self._estimate_due and metrics.steps >= ESTIMATE_AFTER and metrics.warm_since is not None:
-            seconds = (time.perf_counter() - metrics.warm_since) / (metrics.steps - 1) * metrics.per_epoch
+            per_step = (time.perf_counter() - metrics.warm_since) / (metrics.steps - 1)
             epochs = (self.first_epoch, self.config.epochs)
-            self.say(estimate_line(seconds, metrics.steps - 1, self.spec, self.runner.device_label, epochs))
+            compiled = metrics.first_step if metrics.first_step > COMPILED * per_step else 0.0
+            line = estimate_line(
+                per_step * metrics.per_epoch,
+                metrics.steps - 1,
+                self.spec,
+                self.runner.device_label,
+                epochs,
+                first_step=compiled,
+            )
+            self.say(line)
             self._estimate_due = False
 
     def _diverged(self, metrics: EpochMetrics) -> None:

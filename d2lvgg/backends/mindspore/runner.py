@@ -40,12 +40,13 @@ def state_to_numpy(model: nn.Cell) -> dict[str, np.ndarray]:
     return arrays
 
 
-def load_numpy_state(model: nn.Cell, arrays: dict[str, np.ndarray]) -> None:
-    """Copy neutral-named arrays into the network's parameters."""
+def load_numpy_state(model: nn.Cell, arrays: dict[str, np.ndarray]) -> nn.Cell:
+    """Copy neutral-named arrays into the network's parameters; the network."""
     params = dict(model.parameters_and_names())
     bn_layers = _batch_norm_layers(model)
     for name, value in arrays.items():
         params[_ms_name(name, bn_layers)].set_data(ms.Tensor(np.ascontiguousarray(value, np.float32)))
+    return model
 
 
 class _TrainStep(nn.Cell):

@@ -37,8 +37,8 @@ def state_to_numpy(model: nn.Layer) -> dict[str, np.ndarray]:
     return arrays
 
 
-def load_numpy_state(model: nn.Layer, arrays: dict[str, np.ndarray]) -> None:
-    """Copy neutral-named arrays into the network, in place."""
+def load_numpy_state(model: nn.Layer, arrays: dict[str, np.ndarray]) -> nn.Layer:
+    """Copy neutral-named arrays into the network, in place; the network."""
     state = model.state_dict()
     linear = _linear_weights(model)
     for name, value in arrays.items():
@@ -46,6 +46,7 @@ def load_numpy_state(model: nn.Layer, arrays: dict[str, np.ndarray]) -> None:
         own = f"{layer}.{BN_NAMES.get(kind, kind)}"
         value = np.ascontiguousarray(value.T if own in linear else value, dtype=np.float32)
         state[own].set_value(value)
+    return model
 
 
 class Runner(RunnerBase):

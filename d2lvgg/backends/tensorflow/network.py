@@ -15,6 +15,7 @@ import keras
 import tensorflow as tf
 
 from ...model import ir
+from ..channels_last import input_shape
 
 
 def vgg_block(num_convs, num_channels):
@@ -135,18 +136,6 @@ def compile_network(node: ir.Sequential) -> keras.Sequential:
     channels, size = input_shape(node)
     net.build((None, size, size, channels))
     return net
-
-
-def input_shape(node: ir.Sequential) -> tuple[int, int]:
-    """The channels and the smallest square size the network was lowered for (its dense widths fix it)."""
-    first = next(op for _, op in ir.named_leaves(node) if isinstance(op, ir.Conv2d))
-    head = next(op for _, op in ir.named_leaves(node) if isinstance(op, ir.Linear))
-    features = ir.Sequential(tuple(child for child in node.children if isinstance(child, ir.Sequential)))
-    for size in range(1, 4097):
-        shape = features.output_shape((first.in_channels, size, size))
-        if min(shape) > 0 and shape[0] * shape[1] * shape[2] == head.in_features:
-            return first.in_channels, size
-    raise ValueError(f"no square input gives the {head.in_features} features the first dense layer takes")
 
 
 def neutral_layers(net: keras.Sequential) -> list[tuple[str, keras.layers.Layer]]:

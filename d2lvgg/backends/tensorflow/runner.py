@@ -1,15 +1,11 @@
 """The TensorFlow runner: a Keras network on a device, trained by a ``tf.function`` step with SGD.
 
 Keras keeps images channels-last, so the runner turns the trainer's NCHW batches into NHWC inside
-the step. The state functions translate Keras's weights to the neutral (PyTorch) layout and back:
-kernels (H, W, in, out) to (out, in, H, W), dense kernels (in, out) to (out, in), and the first
-dense layer's rows from the (height, width, channel) order of a flattened NHWC map to the
-(channel, height, width) order of an NCHW one.
+the step; the state functions translate Keras's weights to the neutral (PyTorch) layout and back
+(``channels_last``).
 """
 
 from __future__ import annotations
-
-import math
 
 import keras
 import numpy as np
@@ -17,8 +13,9 @@ import tensorflow as tf
 
 from ...model import ir
 from ..base import RunnerBase, StateMapping, World
+from ..channels_last import from_neutral, input_shape, to_neutral
 from .device import resolve_device, tf_device
-from .network import compile_network, input_shape, neutral_layers
+from .network import compile_network, neutral_layers
 
 BN_NAMES = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean", "moving_variance": "running_var"}
 
@@ -41,40 +38,17 @@ def _tensors(net: keras.Sequential) -> list[tuple[str, tf.Variable, str]]:
     return [(name, variable, kind if kind != "flat" else f"flat:{channels}") for name, variable, kind in found]
 
 
-def _to_neutral(value: np.ndarray, kind: str) -> np.ndarray:
-    if kind == "conv":
-        return value.transpose(3, 2, 0, 1)
-    if kind == "dense":
-        return value.T
-    if kind.startswith("flat:"):
-        channels = int(kind[5:])
-        side = math.isqrt(value.shape[0] // channels)
-        return value.reshape(side, side, channels, -1).transpose(3, 2, 0, 1).reshape(value.shape[1], -1)
-    return value
-
-
-def _from_neutral(value: np.ndarray, kind: str) -> np.ndarray:
-    if kind == "conv":
-        return value.transpose(2, 3, 1, 0)
-    if kind == "dense":
-        return value.T
-    if kind.startswith("flat:"):
-        channels = int(kind[5:])
-        side = math.isqrt(value.shape[1] // channels)
-        return value.reshape(-1, channels, side, side).transpose(2, 3, 1, 0).reshape(value.shape[1], -1)
-    return value
-
-
 def state_to_numpy(model: keras.Sequential) -> dict[str, np.ndarray]:
     """The network's weights and batch-norm statistics under the neutral names and layouts."""
-    return {name: np.ascontiguousarray(_to_neutral(v.numpy(), kind)) for name, v, kind in _tensors(model)}
+    return {name: to_neutral(v.numpy(), kind) for name, v, kind in _tensors(model)}
 
 
-def load_numpy_state(model: keras.Sequential, arrays: dict[str, np.ndarray]) -> None:
-    """Copy neutral-named arrays into the network, in place."""
+def load_numpy_state(model: keras.Sequential, arrays: dict[str, np.ndarray]) -> keras.Sequential:
+    """Copy neutral-named arrays into the network, in place; the network."""
     for name, variable, kind in _tensors(model):
         if name in arrays:
-            variable.assign(_from_neutral(np.asarray(arrays[name], dtype=np.float32), kind))
+            variable.assign(from_neutral(np.asarray(arrays[name], dtype=np.float32), kind))
+    return model
 
 
 class Runner(RunnerBase):

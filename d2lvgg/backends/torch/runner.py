@@ -26,12 +26,13 @@ def state_to_numpy(model: nn.Module) -> dict[str, np.ndarray]:
     }
 
 
-def load_numpy_state(model: nn.Module, arrays: dict[str, np.ndarray]) -> None:
-    """Copy neutral-named arrays into the model, in place, on whatever device it lives."""
+def load_numpy_state(model: nn.Module, arrays: dict[str, np.ndarray]) -> nn.Module:
+    """Copy neutral-named arrays into the model, in place, on whatever device it lives; the model."""
     state = model.state_dict()
     with torch.no_grad():
         for name, value in arrays.items():
             state[name].copy_(torch.from_numpy(np.ascontiguousarray(value)))
+    return model
 
 
 class DeviceData:

@@ -13,6 +13,7 @@ from .checks import (
     check_parameters,
     check_shapes,
     default_pair,
+    exporters,
     installed_pairs,
 )
 from .report import ParityReport, pairs_table, run_parity
@@ -28,6 +29,7 @@ __all__ = [
     "check_shapes",
     "check_training",
     "default_pair",
+    "exporters",
     "installed_pairs",
     "pairs_table",
     "run_parity",

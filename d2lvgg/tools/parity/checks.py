@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ...backends import REGISTRY, available, get_backend, plain_options
+from ...backends import REGISTRY, available, declaration, get_backend, plain_options
 from ...backends.base import Runner
 from ...errors import BackendError
 from ...model import ir
@@ -40,6 +40,11 @@ def installed_pairs() -> list[tuple[str, str]]:
     return list(itertools.combinations(available(), 2))
 
 
+def exporters(backends: tuple[str, ...]) -> tuple[str, ...]:
+    """Those of ``backends`` whose framework writes ONNX."""
+    return tuple(name for name in backends if not declaration(name).no_onnx)
+
+
 def default_pair() -> tuple[str, str]:
     """The first pair of installed backends; a clear error when fewer than two are installed."""
     pairs = installed_pairs()
@@ -55,7 +60,7 @@ def default_pair() -> tuple[str, str]:
 _BUILT: dict[str, tuple[VGGSpec, int, Runner]] = {}
 
 
-def _runners(spec: VGGSpec, backends: tuple[str, str], seed: int) -> list[Runner]:
+def _runners(spec: VGGSpec, backends: tuple[str, ...], seed: int) -> list[Runner]:
     """A plain-path CPU runner per backend; across pairs, each backend builds (and compiles) a spec once."""
     for name in backends:
         if _BUILT.get(name, (None, None))[:2] != (spec, seed):
@@ -152,19 +157,26 @@ def check_forward(spec: VGGSpec, *, batch: int = 4, seed: int = 0, backends: tup
 
 
 def check_onnx(spec: VGGSpec, *, batch: int = 4, seed: int = 0, backends: tuple[str, str] | None = None) -> Check:
-    """Each backend's ONNX export run in ONNX Runtime, against that backend's own logits."""
+    """Each backend's ONNX export run in ONNX Runtime, against that backend's own logits.
+
+    A backend without an exporter (``Declaration.no_onnx``) is named and left out; a pair with none
+    has nothing to check here (``exporters``).
+    """
     from ...interop.onnx import onnx_difference
 
     weights = initial_weights(ir.lower(spec), "xavier", seed)
     x, _ = _sample(spec, batch, seed)
-    backends = backends or default_pair()
+    exporting = exporters(backends or default_pair())
+    if not exporting:
+        raise ValueError(f"neither of {backends} has an ONNX exporter")
     found = {}
-    for name, runner in zip(backends, _runners(spec, backends, seed), strict=True):
+    for name, runner in zip(exporting, _runners(spec, exporting, seed), strict=True):
         runner.load_state(weights)
         found[name] = onnx_difference(spec, weights, name, x, runner.predict(x))
     worst = max(d["max_rel"] for d in found.values())
     batches = {name: "any batch" if d["dynamic_batch"] else f"batch {d['batch']} only" for name, d in found.items()}
     measured = ", ".join(f"{name} {d['max_rel']:.2e} ({batches[name]})" for name, d in found.items())
+    measured += "".join(f", {name}: no exporter" for name in backends or () if name not in exporting)
     return Check(
         "onnx",
         worst <= FORWARD_RTOL,

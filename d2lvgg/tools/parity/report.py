@@ -9,7 +9,16 @@ from typing import Any
 
 from ...backends import declaration
 from ...model.spec import VGGSpec
-from .checks import Check, check_backward, check_forward, check_onnx, check_parameters, check_shapes, default_pair
+from .checks import (
+    Check,
+    check_backward,
+    check_forward,
+    check_onnx,
+    check_parameters,
+    check_shapes,
+    default_pair,
+    exporters,
+)
 from .training import check_training
 
 
@@ -67,7 +76,7 @@ def run_parity(
 
     ``textbook`` builds the second backend's side as that framework's edition of the book writes
     it (MindSpore's: no conv bias), so the parameter check shows the difference. ``onnx`` also runs
-    each backend's ONNX export in ONNX Runtime.
+    each backend's ONNX export in ONNX Runtime (where either has an exporter).
     """
     backends = backends or default_pair()
     other = spec.with_options(**declaration(backends[1]).textbook) if textbook else None
@@ -77,7 +86,7 @@ def run_parity(
         check_forward(spec, seed=seed, backends=backends),
         check_backward(spec, seed=seed, backends=backends),
     ]
-    if onnx:
+    if onnx and exporters(backends):
         checks.append(check_onnx(spec, seed=seed, backends=backends))
     if train_config is not None:
         folder = out or Path("runs") / f"parity-{spec.name}"
@@ -86,11 +95,14 @@ def run_parity(
 
 
 def pairs_table(reports: list[ParityReport]) -> tuple[list[str], list[list[str]]]:
-    """Several pairs' reports as one table: a row per check, a column per pair."""
+    """Several pairs' reports as one table: a row per check, a column per pair ("-" where a pair has no such check:
+    ONNX where neither backend exports it)."""
     headers = ["check", *(" vs ".join(r.backends) for r in reports), "tolerance"]
+    by_name = [{check.name: check for check in r.checks} for r in reports]
     rows = []
-    for i, check in enumerate(reports[0].checks):
-        cells = [f"{'pass' if r.checks[i].passed else 'FAIL'}, {_brief(r.checks[i])}" for r in reports]
+    for check in {c.name: c for r in reports for c in r.checks}.values():
+        found = [checks.get(check.name) for checks in by_name]
+        cells = [f"{'pass' if c.passed else 'FAIL'}, {_brief(c)}" if c else "-" for c in found]
         rows.append([check.name, *cells, check.tolerance])
     return headers, rows
 
