@@ -152,7 +152,12 @@ def tests_jax(session: nox.Session) -> None:
     Every parity check but the slow one that trains both, as for TensorFlow.
     """
     session.install("-e", ".[dev,jax,torch,onnx]", *CONSTRAINTS)
-    session.run("pytest", "-m", "jax or (parity and not slow)", *session.posargs)
+    # XLA compiles each step and network once per process; the tests start many processes on a few networks.
+    cache = {
+        "JAX_COMPILATION_CACHE_DIR": session.create_tmp() + "/xla",
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+    }
+    session.run("pytest", "-m", "jax or (parity and not slow)", *session.posargs, env=cache)
 
 
 @discarding_session(python=FRAMEWORK_PYTHON)
