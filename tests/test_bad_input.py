@@ -219,6 +219,7 @@ VALUE_ERRORS = [
     (["--resize", "0"], "input_size"),
     (["--ratio", "0"], "ratio"),
     (["--nproc", "0"], "--nproc must be 2 or more, got 0"),
+    (["--backend", "jax", "--nproc", "2"], "the jax backend has no data-parallel launcher: leave out --nproc"),
     (["--device", "tpu"], "unknown device 'tpu' for the torch backend: use auto, cpu, cuda, cuda:N or mps"),
     (["--backend", "mindspore", "--device", "cuda:1"], "unknown device 'cuda:1' for the mindspore backend"),
     (["--out", "{file}/run"], "is a file; choose another --out"),

@@ -50,6 +50,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..training.loop import resumable, resume, train
     from ..training.rundir import RunDir
     from ..training.setup import check_shares, default_run_dir
+    from .launch import require_launcher
 
     if args.resume:
         _refuse_settings_fixed_by_the_run(args.argv[1:])
@@ -60,6 +61,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     # Everything that needs no framework is checked first, in about a second: `--recipe auto`
     # loads one to look for a GPU, which takes 15-30 s on a busy machine.
+    if args.nproc is not None:
+        require_launcher(args.backend)
     chosen = _named_recipe(args)
     spec, config = _train_settings(args, chosen or "d2l-cpu")
     if args.nproc is not None:

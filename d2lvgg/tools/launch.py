@@ -20,11 +20,17 @@ from ..errors import ConfigError, RunError
 from ..training.rundir import RESULT
 
 
-def launch_command(backend: str, nproc: int, train_args: list[str], out: str) -> list[str]:
-    """The launcher's command line that runs ``d2lvgg train TRAIN_ARGS`` in ``nproc`` processes into ``out``."""
+def require_launcher(backend: str) -> tuple[str, ...]:
+    """``backend``'s launch command template; a one-line refusal where it has none."""
     template = declaration(backend).launcher
     if not template:
         raise ConfigError(f"the {backend} backend has no data-parallel launcher: leave out --nproc")
+    return template
+
+
+def launch_command(backend: str, nproc: int, train_args: list[str], out: str) -> list[str]:
+    """The launcher's command line that runs ``d2lvgg train TRAIN_ARGS`` in ``nproc`` processes into ``out``."""
+    template = require_launcher(backend)
     main = Path(__file__).resolve().parent.parent / "__main__.py"
     parts = [part.format(python=sys.executable, nproc=nproc, main=main, out=out) for part in template]
     return [*parts, "train", *train_args]
