@@ -174,9 +174,19 @@ def docs(session: nox.Session) -> None:
     session.install("-e", ".[docs,torch,mindspore,paddle,tensorflow]", *CONSTRAINTS)
     # The Chinese figures need a CJK font: without one, this stops with the one line that names it.
     session.run("d2lvgg", "draw", "d2l_vgg11", "--lang", "zh", "--out", f"{session.create_tmp()}/font-check")
+    before = _source_changes()
     html = ("sphinx-build", "-W", "--keep-going", "-b", "html")
     session.run(*html, "docs", "docs/_build/html")
     session.run(*html, "-D", "language=zh_CN", "docs", "docs/_build/html/zh_CN", env={"D2LVGG_LANG": "zh"})
     session.run("sphinx-build", "-W", "-b", "gettext", "-D", "nb_execution_mode=off", "docs", "docs/_build/gettext")
     session.run("python", "docs/check_translations.py")
     session.run("sphinx-build", "-W", "-b", "doctest", "-D", "nb_execution_mode=off", "docs", "docs/_build/doctest")
+    after = _source_changes()
+    if after != before:  # a page's cell must write into a scratch folder, never beside the sources
+        session.error(f"the docs build changed the checkout: {sorted(set(after) ^ set(before))}")
+
+
+def _source_changes() -> list[str]:
+    """``git status`` of the checkout, ignored build folders aside (empty where this is not a git checkout)."""
+    done = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True, check=False)
+    return sorted(done.stdout.splitlines())

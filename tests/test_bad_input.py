@@ -215,6 +215,7 @@ def test_a_sweep_checks_every_cell_before_training_any(tmp_path, capsys):
 VALUE_ERRORS = [
     (["--epochs", "0"], "epochs must be a whole number >= 1, got 0"),
     (["--batch-size", "-1"], "batch_size must be a whole number >= 1, got -1"),
+    (["--batch-size", "100000", "--train-limit", "512"], "batch_size 100000 is larger than the 512 training examples"),
     (["--lr", "-1"], "lr must be a positive number, got -1.0"),
     (["--resize", "0"], "input_size"),
     (["--ratio", "0"], "ratio"),

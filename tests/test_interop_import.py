@@ -7,6 +7,8 @@ logits were recorded from the real modules (``fixtures/interop/make_fixtures.py`
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -141,6 +143,19 @@ def test_a_data_parallel_prefix_is_dropped_and_step_counters_ignored(tmp_path):
     assert set(imported.arrays) == set(ir.tensor_shapes(ir.lower(SMALL)))
 
 
+def test_a_refused_framework_file_is_named_before_any_framework_loads(tmp_path):
+    pickle = tmp_path / "vgg.pdparams"
+    pickle.write_bytes(b"\x80\x04")
+    code = (
+        "import sys\nfrom d2lvgg import RunError\nfrom d2lvgg.interop.files import read_tensors\n"
+        f"try:\n    read_tensors({str(pickle)!r})\nexcept RunError as error:\n    print(error)\n"
+        "print(sorted(name for name in ('paddle', 'mindspore') if name in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    refusal, loaded = done.stdout.splitlines()
+    assert "pickles, which d2lvgg does not open" in refusal and loaded == "[]"
+
+
 def test_unreadable_files_are_refused_before_anything_is_written(tmp_path, capsys):
     odd = tmp_path / "weights.h5"
     odd.write_bytes(b"\x89HDF")
@@ -192,8 +207,13 @@ def test_the_import_command_writes_weights_that_record_their_source_and_keeps_ex
 def test_only_a_torchvision_shaped_network_is_exported_for_torchvision():
     spec = preset("d2l_vgg11_small")
     arrays = {n: np.zeros(s, np.float32) for n, s in ir.tensor_shapes(ir.lower(spec)).items()}
-    with pytest.raises(SpecError, match="takes 3-channel images"):
+    with pytest.raises(SpecError, match="needs 3-channel images .it has 1.; and a 512x7x7 map") as refused:
         export_weights(arrays, spec, "torchvision")
+    assert "bias" not in str(refused.value)  # only what fails is named
+    mindcv_like = preset("vgg11").with_options(conv_bias=False)  # MindCV's VGG: no convolution bias
+    arrays = {n: np.zeros(s, np.float32) for n, s in ir.tensor_shapes(ir.lower(mindcv_like)).items()}
+    with pytest.raises(SpecError, match=r"which needs convolutions with a bias \(it has none, as MindCV's VGG\)$"):
+        export_weights(arrays, mindcv_like, "torchvision")
 
 
 @pytest.mark.torch

@@ -69,6 +69,7 @@ class Declaration:
     textbook_loop: str = ""  # the edition's training loop the benchmark re-creates (empty: none)
     load_first: tuple[str, ...] = ()  # backends whose frameworks must be in the process before this one's
     checkpoint_suffixes: tuple[str, ...] = ()  # the framework's own weight files, for `weights import`
+    refused_files: Mapping[str, str] = field(default_factory=dict)  # suffix -> why d2lvgg never opens such files
     device_names: Mapping[str, str] = field(default_factory=dict)  # common device names in this spelling
     requires: Mapping[str, str] = field(default_factory=dict)  # pip requirement -> why: checked before loading
     quiet: tuple[str, ...] = ()  # how warnings its framework gives on every load, of no use to a student, begin

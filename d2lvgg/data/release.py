@@ -20,6 +20,7 @@ FILES: dict[str, str] = {
     "test_images": "t10k-images-idx3-ubyte",
     "test_labels": "t10k-labels-idx1-ubyte",
 }
+TRAIN_EXAMPLES = 60_000  # images in the training set (and 10,000 in the test set)
 
 
 def fix_hint(path: Path) -> str:

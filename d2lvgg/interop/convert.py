@@ -120,11 +120,17 @@ def export_weights(arrays: dict[str, np.ndarray], spec: VGGSpec, target: str) ->
     if target == "mindcv":
         raise RunError("export writes torchvision or timm names; MindCV reads PyTorch weights through its converter")
     width = next(op.in_features for op in ir.lower(spec).children if isinstance(op, ir.Linear))
-    if spec.in_channels != 3 or width != 512 * 7 * 7 or not spec.conv_bias:
-        raise SpecError(
-            f"{target}'s VGG takes 3-channel images, convolutions with bias and a 512x7x7 map into its first dense "
-            f"layer; {spec.name} ({spec.in_channels} channel(s), {width} features) cannot load into it"
+    unmet = [
+        need
+        for need, met in (
+            (f"3-channel images (it has {spec.in_channels})", spec.in_channels == 3),
+            ("convolutions with a bias (it has none, as MindCV's VGG)", spec.conv_bias),
+            (f"a 512x7x7 map into its first dense layer (it has {width:,} features)", width == 512 * 7 * 7),
         )
+        if not met
+    ]
+    if unmet:
+        raise SpecError(f"{spec.name} cannot load into {target}'s VGG, which needs {'; and '.join(unmet)}")
     try:
         mapping = layout(ir.lower(spec), source)
     except ValueError as exc:

@@ -37,6 +37,9 @@ def read_tensors(path: str | Path) -> dict[str, np.ndarray]:
             raise RunError(f"{path} is not a readable safetensors file ({exc})") from None
     if suffix == ".npz":
         return load_weights(path)
+    refusals = {suffix: why for name in REGISTRY for suffix, why in declaration(name).refused_files.items()}
+    if suffix in refusals:  # said before any framework loads
+        raise RunError(f"{path}: {refusals[suffix]}")
     owner = _owners().get(suffix)
     if owner is None:
         raise RunError(

@@ -12,6 +12,7 @@ import numpy as np
 from ..backends import DEFAULT as DEFAULT_BACKEND
 from ..backends import all_options, declaration, resolve_options
 from ..backends import options as backend_options
+from ..data.release import TRAIN_EXAMPLES
 from ..errors import ConfigError
 from ..model.initializers import SCHEMES
 from ..model.spec import VGGSpec
@@ -98,6 +99,12 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
+        examples = min(self.train_limit or TRAIN_EXAMPLES, TRAIN_EXAMPLES)
+        if self.batch_size > examples:
+            raise ConfigError(
+                f"batch_size {self.batch_size} is larger than the {examples:,} training examples, so every epoch "
+                f"would be one smaller batch: choose --batch-size {examples} or less"
+            )
         object.__setattr__(self, "options", resolve_options(self.backend, self.options))
 
     @classmethod

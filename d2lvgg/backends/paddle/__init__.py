@@ -25,6 +25,9 @@ DECLARATION = Declaration(
     # dnnl_threadpool_interop_stream_create") once PaddlePaddle's oneDNN is in the process.
     load_first=("mindspore",),
     textbook_loop="d2l-zh's train_ch6, PaddlePaddle tab",  # paddle.io.DataLoader workers, Pillow
-    checkpoint_suffixes=(".pdparams",),  # claimed to be refused with the reason: they are pickles
+    refused_files={
+        ".pdparams": "PaddlePaddle's .pdparams files are pickles, which d2lvgg does not open (they could run code); "
+        "write the weights as safetensors or .npz instead"
+    },
     device_names={"cuda": "gpu"},
 )

@@ -11,14 +11,12 @@ import paddle
 from paddle import nn
 
 from ...errors import RunError
+from . import DECLARATION
 
 
 def read_checkpoint(path: Path) -> dict[str, np.ndarray]:
-    """Refused: ``.pdparams`` files are pickles, which could run code when opened."""
-    raise RunError(
-        f"{path}: PaddlePaddle's .pdparams files are pickles, which d2lvgg does not open (they could run code); "
-        "write the weights as safetensors or .npz instead"
-    )
+    """Refused: ``.pdparams`` files are pickles, which could run code when opened (``interop.files`` says so first)."""
+    raise RunError(f"{path}: {DECLARATION.refused_files['.pdparams']}")
 
 
 def export_onnx(model: nn.Layer, path: Path, input_shape: tuple[int, ...]) -> bool:
