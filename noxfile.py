@@ -23,6 +23,7 @@ nox.options.sessions = [
     "tests-jax",
     "parity",
     "docs",
+    "docs-browser",
 ]
 nox.options.reuse_existing_virtualenvs = True
 
@@ -198,3 +199,11 @@ def _source_changes() -> list[str]:
     """``git status`` of the checkout, ignored build folders aside (empty where this is not a git checkout)."""
     done = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True, check=False)
     return sorted(done.stdout.splitlines())
+
+
+@discarding_session(name="docs-browser", python=FRAMEWORK_PYTHON)
+def docs_browser(session: nox.Session) -> None:
+    """The site the docs session built, opened in headless Chromium at laptop and phone width, both languages:
+    no sideways scrolling, no missing image or page, no English navigation in Chinese; screenshots kept."""
+    session.install("playwright>=1.40")
+    session.run("python", "docs/check_pages.py")

@@ -46,6 +46,8 @@ gettext_compact = False  # one catalogue per page
 gettext_uuid = False
 
 templates_path = ["_templates"]
+html_static_path = ["_static"]
+html_css_files = ["tables.css"]  # comparison tables: a readable first column, scrolling in their own box
 html_theme = "furo"
 html_sidebars = {
     "**": [
@@ -59,8 +61,8 @@ html_sidebars = {
 }
 # The header's and sidebar's title in each site's language (-D language=... is applied after this file runs).
 TITLES = {
-    "en": "d2lvgg: VGG from Dive into Deep Learning, in PyTorch, MindSpore, PaddlePaddle and TensorFlow",
-    "zh_CN": "d2lvgg：《动手学深度学习》的 VGG，用 PyTorch、MindSpore、PaddlePaddle 与 TensorFlow 实现",
+    "en": "d2lvgg: VGG from Dive into Deep Learning, in five frameworks",
+    "zh_CN": "d2lvgg：《动手学深度学习》的 VGG，五个框架实现",
 }
 html_title = TITLES["en"]
 
