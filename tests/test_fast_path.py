@@ -147,8 +147,10 @@ def test_a_compiled_first_step_is_named_and_left_out_of_the_estimate():
 
     line = estimate_line(60.0, 9, preset("d2l_vgg11_small"), "cpu", (0, 10), first_step=12.34)
     assert line.startswith("estimate from 9 steps: about 60 s per epoch, 10 min for 10 epochs")
-    assert line.endswith("; step 1 took 12.3 s, compiling, and is left out")
-    assert "compiling" not in estimate_line(60.0, 9, preset("d2l_vgg11_small"), "cpu", (0, 10))
+    assert line.endswith(
+        "; the first step took 12.3 s to warm up (compiling, where the framework compiles) and is left out"
+    )
+    assert "warm up" not in estimate_line(60.0, 9, preset("d2l_vgg11_small"), "cpu", (0, 10))
 
 
 @pytest.mark.slow

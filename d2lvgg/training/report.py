@@ -66,8 +66,8 @@ def estimate_line(
 ) -> str:
     """Expected time per epoch and for the epochs left of ``epochs = (done, total)``; CPU advice at 224 px.
 
-    ``first_step``, when given, is a first step that compiled (JAX's ``jit``): the line says how long it
-    took, and that the estimate leaves it out.
+    ``first_step``, when given, is a first step far slower than the rest (a compiled step's compile, as
+    JAX's ``jit``; a first allocation elsewhere): the line says how long it took, and that it is left out.
     """
     done, total = epochs
     left = total - done
@@ -77,7 +77,8 @@ def estimate_line(
         f"{duration(seconds * left)} for {left} epochs{still} (plus evaluation)"
     )
     if first_step:
-        line += f"; step 1 took {first_step:.1f} s, compiling, and is left out"
+        warm_up = "to warm up (compiling, where the framework compiles)"
+        line += f"; the first step took {first_step:.1f} s {warm_up} and is left out"
     if device_label.startswith("cpu") and spec.input_size >= 224 and seconds * left > LAB_SECONDS:
         line += "\non a CPU at 224 px this is slow; configurations that fit a class:\n  " + "\n  ".join(CPU_SUGGESTIONS)
     return line
