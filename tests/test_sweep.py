@@ -11,7 +11,7 @@ from d2lvgg import D2LVGGError, RunError
 from d2lvgg.backends import REGISTRY, available
 from d2lvgg.data.fashion_mnist import SYSTEM_DIR
 from d2lvgg.tools.cli import main
-from d2lvgg.tools.sweep import load_grid, plan, shipped_grids, sweep
+from d2lvgg.tools.sweep import _keep_training_times, load_grid, plan, shipped_grids, sweep
 from d2lvgg.training.weights import load_weights
 
 needs_data = pytest.mark.skipif(not SYSTEM_DIR.is_dir(), reason=f"real Fashion-MNIST not installed at {SYSTEM_DIR}")
@@ -72,6 +72,19 @@ def test_a_cell_whose_framework_is_not_installed_is_left_for_another_environment
     not_here = [line for line in said if ": not here" in line]
     assert len(not_here) == len(missing) and "same --out" in not_here[0]
     assert not any((tmp_path / "out").glob("*/config.json"))  # nothing started
+
+
+def test_a_skipped_cell_keeps_the_time_it_took_to_train(tmp_path):
+    earlier = {"cells": [{"name": "backend-torch", "status": "trained", "seconds": 61.5}]}
+    (tmp_path / "sweep.json").write_text(json.dumps(earlier))
+    record = {
+        "cells": [
+            {"name": "backend-torch", "status": "skipped", "seconds": 0.01},
+            {"name": "backend-jax", "status": "trained", "seconds": 99.0},
+        ]
+    }
+    _keep_training_times(record, tmp_path / "sweep.json")
+    assert [cell["seconds"] for cell in record["cells"]] == [61.5, 99.0]
 
 
 def test_every_shipped_grid_loads_and_each_comparison_has_a_cpu_variant():

@@ -140,7 +140,13 @@ class CellOutcome:
 
 
 def plan(cell: Cell, folder: Path, data_dir: str | None = None) -> str:
-    """What ``sweep`` will do with ``cell`` in ``folder``: train, resume, restart or skip."""
+    """What ``sweep`` will do with ``cell`` in ``folder``: train, resume, restart, skip, or "not here" where a
+    cell still to run needs a framework that is not installed (JAX and MindSpore never share an environment)."""
+    action = _action(cell, folder, data_dir)
+    return "not here" if action != "skip" and cell.config(data_dir).backend not in available() else action
+
+
+def _action(cell: Cell, folder: Path, data_dir: str | None) -> str:
     from ..training.rundir import CHECKPOINT, CONFIG, RESULT
 
     if not folder.is_dir() or not any(folder.iterdir()):
@@ -162,14 +168,13 @@ def plan(cell: Cell, folder: Path, data_dir: str | None = None) -> str:
 
 
 def run_cell(cell: Cell, folder: Path, *, data_dir: str | None = None, progress: bool = False) -> CellOutcome:
-    """Train, resume or skip one cell, by what its folder already holds; "not here" when its framework is not
-    installed (JAX and MindSpore never share an environment: a second sweep where it is fills the cell in)."""
+    """Train, resume or skip one cell, by what its folder already holds (``plan``); a cell "not here" is left for
+    a sweep where its framework is installed."""
     from ..training.loop import resume, train
 
     action = plan(cell, folder, data_dir)
-    backend = cell.config(data_dir).backend
-    if action != "skip" and backend not in available():
-        return CellOutcome(cell, folder, "not here", 0.0)
+    if action == "not here":
+        return CellOutcome(cell, folder, action, 0.0)
     tic = time.perf_counter()
     if action == "resume":
         resume(folder, progress=progress)
@@ -226,8 +231,19 @@ def sweep(
             for o in outcomes
         ],
     }
+    _keep_training_times(record, root / "sweep.json")
     (root / "sweep.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return outcomes, [*written, root / "sweep.json"]
+
+
+def _keep_training_times(record: dict[str, Any], path: Path) -> None:
+    """A skipped cell keeps the seconds it took to train, from the sweep that trained it (``path``, if there)."""
+    if not path.is_file():
+        return
+    earlier = {cell["name"]: cell for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]}
+    for cell in record["cells"]:
+        if cell["status"] == "skipped" and cell["name"] in earlier:
+            cell["seconds"] = earlier[cell["name"]]["seconds"]
 
 
 def shapes(grid: Grid, out: str | Path | None = None) -> list[Path]:
