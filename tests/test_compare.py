@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from d2lvgg import RunError, TrainConfig, preset, train
 from d2lvgg.data.fashion_mnist import SYSTEM_DIR
 from d2lvgg.tools.cli import main
-from d2lvgg.tools.compare import compare_runs
+from d2lvgg.tools.compare import compare_runs, load_run
 
 pytestmark = [
     pytest.mark.torch,
@@ -57,3 +58,12 @@ def test_unfinished_or_foreign_folders_are_one_line_errors(two_runs, tmp_path, c
     assert "has not finished" in capsys.readouterr().err
     assert main(["compare", str(tmp_path), "--out", str(tmp_path / "c3")]) == 2
     assert "is not a d2lvgg run folder" in capsys.readouterr().err
+
+
+def test_a_finished_run_without_its_checkpoint_compares_from_its_epoch_rows():
+    """The docs keep finished runs without checkpoint.npz (space); their curves come from epochs.csv."""
+    kept = Path(__file__).resolve().parents[1] / "docs" / "results" / "grids" / "frameworks-cpu" / "backend-torch"
+    assert not (kept / "checkpoint.npz").exists()
+    run = load_run(kept)
+    assert [point["x"] for point in run.history.points] == [float(e) for e in range(1, 11)]
+    assert run.history.epochs[-1]["test_acc"] == run.test_acc

@@ -75,16 +75,16 @@ def test_a_cell_whose_framework_is_not_installed_is_left_for_another_environment
 
 
 def test_a_skipped_cell_keeps_the_time_it_took_to_train(tmp_path):
-    earlier = {"cells": [{"name": "backend-torch", "status": "trained", "seconds": 61.5}]}
+    earlier = {"cells": [{"name": "a", "status": "trained", "seconds": 61.5}, {"name": "b", "status": "skipped"}]}
     (tmp_path / "sweep.json").write_text(json.dumps(earlier))
-    record = {
-        "cells": [
-            {"name": "backend-torch", "status": "skipped", "seconds": 0.01},
-            {"name": "backend-jax", "status": "trained", "seconds": 99.0},
-        ]
-    }
+    for name in ("a", "b"):  # two finished runs; b was trained by a sweep in another environment
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text("{}")
+        (tmp_path / name / "epochs.csv").write_text("epoch,wall_seconds\n1,20.04\n2,40.08\n")
+    cells = [{"name": name, "status": "skipped", "seconds": 0.01} for name in ("a", "b")]
+    record = {"cells": [*cells, {"name": "c", "status": "trained", "seconds": 99.0}]}
     _keep_training_times(record, tmp_path / "sweep.json")
-    assert [cell["seconds"] for cell in record["cells"]] == [61.5, 99.0]
+    assert [cell["seconds"] for cell in record["cells"]] == [61.5, 40.1, 99.0]
 
 
 def test_every_shipped_grid_loads_and_each_comparison_has_a_cpu_variant():

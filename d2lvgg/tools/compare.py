@@ -10,7 +10,7 @@ from ..errors import RunError
 from ..language import word
 from ..model.analysis import summarize
 from ..training.checkpoint import load_checkpoint
-from ..training.rundir import EPOCHS, RESULT, RunDir
+from ..training.rundir import CHECKPOINT, EPOCHS, RESULT, RunDir
 
 HEADERS = [
     "run",
@@ -65,9 +65,22 @@ class RunSummary:
         ]
 
 
+def _history(run: RunDir) -> Any:
+    """The run's curves from its last checkpoint; from ``epochs.csv``, a point an epoch, where the checkpoint of a
+    finished run was deleted to save space (as the docs' result folders are kept)."""
+    from ..training.report import History
+
+    if run.file(CHECKPOINT).is_file():
+        progress = load_checkpoint(run.path).progress
+        return History(progress["steps"], progress["epochs"], progress["points"])
+    epochs = run.read_rows(EPOCHS)
+    return History(
+        [], epochs, [{"x": row["epoch"], **{k: row[k] for k in ("train_loss", "train_acc")}} for row in epochs]
+    )
+
+
 def load_run(path: str | Path) -> RunSummary:
     """Read a finished run folder; an unfinished one is an error that says so."""
-    from ..training.report import History
     from ..training.setup import load_config
 
     run = RunDir.open(path)
@@ -75,8 +88,7 @@ def load_run(path: str | Path) -> RunSummary:
         raise RunError(f"{run.path} has not finished (no {RESULT}); resume it with: d2lvgg train --resume {run.path}")
     spec, config = load_config(run)
     result = run.read_json(RESULT)
-    progress = load_checkpoint(run.path).progress
-    history = History(progress["steps"], progress["epochs"], progress["points"])
+    history = _history(run)
     static = summarize(spec)
     return RunSummary(
         run.path.name,

@@ -237,13 +237,16 @@ def sweep(
 
 
 def _keep_training_times(record: dict[str, Any], path: Path) -> None:
-    """A skipped cell keeps the seconds it took to train, from the sweep that trained it (``path``, if there)."""
-    if not path.is_file():
-        return
-    earlier = {cell["name"]: cell for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]}
+    """A skipped cell keeps the seconds it took to train: from the sweep that trained it (``path``), else the
+    run's own clock (its last epoch's ``wall_seconds``), when another environment's sweep trained it."""
+    from ..training.rundir import EPOCHS, RunDir
+
+    earlier = json.loads(path.read_text(encoding="utf-8"))["cells"] if path.is_file() else []
+    seconds = {cell["name"]: cell["seconds"] for cell in earlier if cell["status"] != "skipped"}
     for cell in record["cells"]:
-        if cell["status"] == "skipped" and cell["name"] in earlier:
-            cell["seconds"] = earlier[cell["name"]]["seconds"]
+        if cell["status"] == "skipped":
+            run = RunDir.open(path.parent / cell["name"])
+            cell["seconds"] = seconds.get(cell["name"]) or round(run.read_rows(EPOCHS)[-1]["wall_seconds"], 1)
 
 
 def shapes(grid: Grid, out: str | Path | None = None) -> list[Path]:
