@@ -93,6 +93,8 @@ def test_a_killed_worker_stops_the_others_and_the_run_resumes(tmp_path):
     _, err = launcher.communicate(timeout=300)  # bounded: the survivors must not hang
     assert launcher.returncode == 2
     assert f"resume with d2lvgg train --resume {out} --nproc 2" in err.splitlines()[-1]
+    assert "Signal 9 (SIGKILL)" in err.splitlines()[-1] and "Traceback" not in err  # the cause, not torchrun's report
+    assert "ChildFailedError" in Path(f"{out}-launch.log").read_text()  # which is kept whole beside the run
     finished = len((out / "epochs.csv").read_text().splitlines()) - 1
     assert 1 <= finished < 4
 

@@ -11,7 +11,7 @@ import pytest
 from d2lvgg import ConfigError, RunError
 from d2lvgg.backends.base import World
 from d2lvgg.tools import launch as launching
-from d2lvgg.tools.launch import launch, launch_command, launch_environment, without_nproc
+from d2lvgg.tools.launch import _root_cause, launch, launch_command, launch_environment, without_nproc
 
 
 def test_each_process_of_a_world_gets_a_contiguous_share_and_together_all_rows():
@@ -85,3 +85,25 @@ def test_a_launcher_program_missing_from_path_is_named_with_its_package(tmp_path
     message += " (Debian and Ubuntu: apt-get install iproute2)"
     with pytest.raises(ConfigError, match=re.escape(message)):
         launch("mindspore", 2, [], str(tmp_path / "run"))
+
+
+def test_the_launchers_report_comes_down_to_its_root_cause():
+    report = """Traceback (most recent call last):
+torch.distributed.elastic.multiprocessing.errors.ChildFailedError:
+Failures:
+  <NO_OTHER_FAILURES>
+Root Cause (first observed failure):
+[0]:
+  time      : 2026-12-04_09:30:00
+  rank      : 1 (local_rank: 1)
+  exitcode  : -9 (pid: 4242)
+  error_file: <N/A>
+  traceback : Signal 9 (SIGKILL) received by PID 4242
+"""
+    cause = "rank 1 (local_rank: 1) failed with exit code -9 (pid: 4242): Signal 9 (SIGKILL) received by PID 4242"
+    assert _root_cause(report) == cause
+    assert (
+        _root_cause("Traceback (most recent call last):\n  File ...\nValueError: bad shape\n")
+        == "ValueError: bad shape"
+    )
+    assert _root_cause("") == ""

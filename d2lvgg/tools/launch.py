@@ -3,11 +3,15 @@
 The launcher runs as a module of this interpreter (``python -m torch.distributed.run``), and its
 processes find this interpreter's ``bin`` folder first on ``PATH`` (msrun starts its workers as
 ``python``), so a full path to ``d2lvgg``, a cron job or a notebook kernel needs no activated venv.
+What the processes print on stderr is shown as it comes, except tracebacks (the launcher's own report
+of a failed worker is about 40 lines): those are kept, with everything else, in ``RUN-launch.log``
+beside the run folder, and the one line that stops the run names their root cause.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -55,7 +59,8 @@ def launch(backend: str, nproc: int, train_args: list[str], out: str) -> int:
             raise ConfigError(f"the {backend} launcher needs the {program!r} command, which is not on PATH ({install})")
     print(f"running: {shlex.join(command)}", flush=True)
     started = time.time()
-    status = subprocess.run(command, env=environment, check=False).returncode
+    log = Path(f"{out}-launch.log")
+    status, cause = _run_keeping_tracebacks(command, environment, log)
     if status and _finished_since(Path(out), started):
         print(
             f"d2lvgg train: the run finished and {out}/{RESULT} is complete; "
@@ -65,10 +70,42 @@ def launch(backend: str, nproc: int, train_args: list[str], out: str) -> int:
         return 0
     if status:
         raise RunError(
-            f"the {nproc} training processes stopped (exit status {status}); finished epochs are kept in "
-            f"{out}: resume with d2lvgg train --resume {out} --nproc {nproc}"
+            f"the {nproc} training processes stopped ({cause or f'exit status {status}'}; the launcher's report is in "
+            f"{log}); finished epochs are kept in {out}: resume with d2lvgg train --resume {out} --nproc {nproc}"
         )
     return 0
+
+
+TRACEBACK = re.compile(r"(\[rank\d+\]: )?Traceback \(most recent call last\)")  # torchrun prefixes a worker's lines
+
+
+def _run_keeping_tracebacks(command: list[str], environment: dict[str, str], log: Path) -> tuple[int, str]:
+    """Run ``command``, its stderr shown line by line until a traceback begins, all of it appended to ``log``;
+    the exit status and the root cause the hidden report names ("" where there is none)."""
+    hidden: list[str] = []
+    with subprocess.Popen(command, env=environment, stderr=subprocess.PIPE, text=True) as process:
+        assert process.stderr is not None
+        with log.open("a", encoding="utf-8") as kept:
+            kept.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')}: {shlex.join(command)}\n")
+            for line in process.stderr:
+                kept.write(line)
+                hidden += [line] if hidden or TRACEBACK.match(line) else []
+                if not hidden:
+                    sys.stderr.write(line)
+    return process.returncode, _root_cause("".join(hidden))
+
+
+def _root_cause(report: str) -> str:
+    """The failed rank, its exit code and signal from torchrun's "Root Cause" block; else a traceback's last line."""
+    found = {
+        key: " ".join(value.split())
+        for key, value in re.findall(r"^\s*(rank|exitcode|traceback)\s*:(.+)$", report, re.M)
+    }
+    if {"rank", "exitcode"} <= found.keys():
+        how = f": {found['traceback']}" if "traceback" in found else ""
+        return f"rank {found['rank']} failed with exit code {found['exitcode']}{how}"
+    lines = [line for line in report.splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
 
 
 def _finished_since(out: Path, started: float) -> bool:
