@@ -138,11 +138,11 @@ def tests_paddle(session: nox.Session) -> None:
 def tests_tensorflow(session: nox.Session) -> None:
     """The TensorFlow backend's tests (Keras 3, CPU build), and its parity with PyTorch.
 
-    Every parity check but the slow one that trains both (3 minutes of CI's 90): the two-backend training
-    comparison of TensorFlow is the measured report in docs/results/parity-d2l_vgg11_r16.
+    Every parity check but the slow one that trains both and the every-preset sweep, as for JAX (``tests_jax``):
+    the two-backend training comparison of TensorFlow is the measured report in docs/results/parity-d2l_vgg11_r16.
     """
     session.install("-e", ".[dev,tensorflow,torch,onnx]", "tf2onnx", *CONSTRAINTS)
-    session.run("pytest", "-m", "tensorflow or (parity and not slow)", *session.posargs)
+    session.run("pytest", "-m", "tensorflow or (parity and not slow)", "-k", "not every_preset", *session.posargs)
 
 
 @discarding_session(name="tests-jax", python=FRAMEWORK_PYTHON)
