@@ -205,3 +205,31 @@ def test_resume_with_more_epochs_ends_as_a_run_that_asked_for_them_at_the_start(
     assert json.loads((tmp_path / "one" / "config.json").read_text())["train"]["epochs"] == 2
     with pytest.raises(ConfigError, match="has already trained 2 epoch"):
         resume(tmp_path / "one", epochs=1)
+
+
+@pytest.mark.torch
+def test_a_full_disk_while_checkpointing_keeps_the_last_checkpoint_and_says_how_to_go_on(tmp_path, monkeypatch, capsys):
+    """The disk fills in the middle of epoch 2's checkpoint: half a file written, then ENOSPC."""
+    import errno
+
+    import d2lvgg.training.weights as weights
+
+    real_savez, out = np.savez, tmp_path / "run"
+
+    def savez_until_the_disk_is_full(handle, **arrays):
+        meta = json.loads(bytes(arrays["meta"]).decode()) if "meta" in arrays else {}
+        if meta.get("epochs_done") == 2:
+            handle.write(b"PK\x03\x04 half a checkpoint")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_savez(handle, **arrays)
+
+    monkeypatch.setattr(weights.np, "savez", savez_until_the_disk_is_full)
+    assert main(["train", *ARGV, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "writing epoch 2's files" in err and "No space left on device" in err
+    assert f"d2lvgg train --resume {out}" in err
+    assert load_checkpoint(out).epochs_done == 1  # whole: the half-written file never replaced it
+    assert not list(out.glob(".checkpoint.npz.*"))  # and nothing half-written is left beside it
+    monkeypatch.setattr(weights.np, "savez", real_savez)
+    assert main(["train", "--resume", str(out)]) == 0
+    assert len((out / "epochs.csv").read_text().splitlines()) == 4  # header and three epochs, none twice

@@ -21,7 +21,7 @@ import numpy as np
 from ..backends.base import Runner
 from ..data.fashion_mnist import FashionMNIST
 from ..data.pipeline import epoch_batches, num_batches
-from ..errors import ConfigError, RunInterrupted
+from ..errors import ConfigError, RunError, RunInterrupted
 from ..model.spec import VGGSpec
 from . import plot
 from .checkpoint import Checkpoint, save_checkpoint
@@ -163,10 +163,16 @@ class Session:
         done.steps += metrics.rows
         done.epochs.append(row)
         if self.runner.world.leader:
-            self.run.append_rows(STEPS, metrics.rows)
-            self.run.append_rows(EPOCHS, [row])
             checkpoint = Checkpoint(metrics.epoch + 1, self.runner.state(), self.runner.optimizer_state(), asdict(done))
-            save_checkpoint(self.run.path, checkpoint)
+            try:
+                self.run.append_rows(STEPS, metrics.rows)
+                self.run.append_rows(EPOCHS, [row])
+                save_checkpoint(self.run.path, checkpoint)
+            except OSError as exc:  # a full disk or quota: the last checkpoint written is whole (atomic_write)
+                raise RunError(
+                    f"writing epoch {metrics.epoch + 1}'s files into {self.run.path} failed ({exc.strerror or exc}); "
+                    f"the previous checkpoint is kept: make room, then d2lvgg train --resume {self.run.path}"
+                ) from None
             self.live.update(done.points, done.epochs)
         self.bar.note(epoch_line(row, self.config.epochs), self.say)
         if metrics.epoch + 1 < self.config.epochs:
