@@ -40,7 +40,9 @@ def problems(site: Path, screenshots: Path) -> list[str]:
     browser_path = next(filter(None, map(shutil.which, CHROMIUM)))
     found = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
+        browser = playwright.chromium.launch(
+            executable_path=browser_path, args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
         for language, root in (("en", site), ("zh", site / "zh_CN")):
             for name, (view, (width, height)) in itertools.product(PAGES, VIEWS.items()):
                 page = browser.new_page(viewport={"width": width, "height": height})
