@@ -154,6 +154,11 @@ def test_a_refused_framework_file_is_named_before_any_framework_loads(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     refusal, loaded = done.stdout.splitlines()
     assert "pickles, which d2lvgg does not open" in refusal and loaded == "[]"
+    for suffix, why in ((".keras", "Keras model files"), (".msgpack", "Flax checkpoints")):  # the other refusals
+        refused = tmp_path / f"vgg{suffix}"
+        refused.write_bytes(b"\x00")
+        with pytest.raises(RunError, match=f"{refused}: d2lvgg does not read {why}"):
+            read_tensors(refused)
 
 
 def test_unreadable_files_are_refused_before_anything_is_written(tmp_path, capsys):

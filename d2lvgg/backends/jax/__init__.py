@@ -15,6 +15,10 @@ DECLARATION = Declaration(
     # The benchmark re-creates its data and a host read per step; the book's update runs outside its jit, ours in it.
     textbook_loop="d2l-en's Trainer.fit, JAX tab",
     device_names={"cuda": "gpu"},
+    refused_files={
+        ".msgpack": "d2lvgg does not read Flax checkpoints (their tree follows the code that saved them); "
+        "save the weights with d2lvgg (weights.npz) or as safetensors instead"
+    },
     no_onnx="JAX has no maintained ONNX exporter (jax2tf, the old road through TensorFlow, is deprecated): "
     "export the same weights with another backend, e.g. --backend torch",
 )

@@ -12,11 +12,8 @@ from . import DECLARATION
 
 
 def read_checkpoint(path: Path) -> dict[str, np.ndarray]:
-    """Refused: Flax and Orbax checkpoints are trees named by the modules that wrote them, not VGG's layers."""
-    raise RunError(
-        f"{path}: d2lvgg does not read Flax or Orbax checkpoints (their tree follows the code that saved them); "
-        "save the weights with d2lvgg (weights.npz) or as safetensors instead"
-    )
+    """Refused: Flax checkpoints are trees named by the code that saved them (``interop.files`` says so first)."""
+    raise RunError(f"{path}: {DECLARATION.refused_files['.msgpack']}")
 
 
 def export_onnx(model: Any, path: Path, input_shape: tuple[int, ...]) -> bool:

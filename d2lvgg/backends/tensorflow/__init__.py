@@ -18,4 +18,8 @@ DECLARATION = Declaration(
     onnx_needs=("tf2onnx",),  # TensorFlow's maintained ONNX exporter
     textbook_loop="d2l-zh's train_ch6, TensorFlow tab",  # the benchmark re-creates it on the plain path
     device_names={"cuda": "gpu"},
+    refused_files={
+        ".keras": "d2lvgg does not read Keras model files (their layer names are generated per run); "
+        "save the weights with d2lvgg (weights.npz) or as safetensors instead"
+    },
 )

@@ -9,14 +9,12 @@ import numpy as np
 import tensorflow as tf
 
 from ...errors import RunError
+from . import DECLARATION
 
 
 def read_checkpoint(path: Path) -> dict[str, np.ndarray]:
-    """Refused: Keras files name weights by layer names that change from run to run."""
-    raise RunError(
-        f"{path}: d2lvgg does not read Keras weight files (their layer names are generated per run); "
-        "save the weights with d2lvgg (weights.npz) or as safetensors instead"
-    )
+    """Refused: Keras files name weights by layer names generated per run (``interop.files`` says so first)."""
+    raise RunError(f"{path}: {DECLARATION.refused_files['.keras']}")
 
 
 def export_onnx(model: keras.Sequential, path: Path, input_shape: tuple[int, ...]) -> bool:
