@@ -3,9 +3,10 @@
     python docs/check_pages.py [docs/_build/html]
 
 Opens each page of ``PAGES`` in both languages at 1300 x 900 and 390 x 844 and fails, naming the
-page, on: a horizontal scrollbar on the page itself (a wide table must scroll in its own box), an
-image that does not load, a link to a page or file of the site that does not exist, and English in
-the Chinese site's navigation (its title and page list). Each view is saved as a screenshot under
+page, on: a horizontal scrollbar on the page itself (a wide table must scroll in its own box), a
+table wider than the reading column at laptop width, an image that does not load, a link to a page
+or file of the site that does not exist, English in the Chinese site's navigation (its title and
+page list), and Chinese text drawn as boxes for want of a CJK font. Each view is saved as a screenshot under
 ``docs/_build/screenshots/`` for a reviewer. Chromium is the system's (Debian's ``chromium``),
 driven by Playwright.
 """
@@ -24,12 +25,25 @@ VIEWS = {"laptop": (1300, 900), "phone": (390, 844)}
 CJK = re.compile(r"[\u4e00-\u9fff]")
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
 
-PAGE_STATE = """() => ({
+PAGE_STATE = r"""() => ({
   overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth,
   broken: [...document.images].filter(i => i.complete && i.naturalWidth === 0).map(i => i.getAttribute('src')),
   images: [...document.images].map(i => i.src),
   links: [...document.querySelectorAll('a[href]')].map(a => a.href),
   navigation: [...document.querySelectorAll('.sidebar-brand-text, .sidebar-tree a')].map(e => e.textContent.trim()),
+  wideTables: [...document.querySelectorAll('.table-wrapper')].filter(w => w.scrollWidth > w.clientWidth + 1)
+    .map(w => w.querySelector('th, td').textContent.trim()),
+  tofu: (() => {
+    // A CJK character drawn in the page's font looks like a character no font has: it is a box.
+    const ink = document.createElement('canvas').getContext('2d');
+    ink.font = '32px ' + getComputedStyle(document.body).fontFamily;
+    const pixels = text => {
+      ink.clearRect(0, 0, 96, 48);
+      ink.fillText(text, 0, 36);
+      return ink.getImageData(0, 0, 96, 48).data.join();
+    };
+    return pixels('\u4e2d\u6587') === pixels('\u{10fffd}\u{10fffd}');
+  })(),
 })"""
 
 
@@ -50,18 +64,21 @@ def problems(site: Path, screenshots: Path) -> list[str]:
                 state = page.evaluate(PAGE_STATE)
                 page.screenshot(path=str(screenshots / f"{language}-{name}-{view}.png"))
                 page.close()
-                found += [f"{language}/{name}.html at {width} px: {line}" for line in _trips(state, language)]
+                found += [f"{language}/{name}.html at {width} px: {line}" for line in _trips(state, language, view)]
         browser.close()
     return sorted(set(found))
 
 
-def _trips(state: dict, language: str) -> list[str]:
+def _trips(state: dict, language: str, view: str) -> list[str]:
     """What is wrong with one page in one view, from ``PAGE_STATE``."""
     found = [f"the page scrolls sideways by {state['overflow']} px"] if state["overflow"] > 1 else []
     found += [f"image {src} does not load" for src in state["broken"]]
     found += [f"{target} does not exist" for target in _missing(state["images"] + state["links"])]
+    if view == "laptop":
+        found += [f"the table starting {head!r} is wider than the reading column" for head in state["wideTables"]]
     if language == "zh":
         found += [f"navigation in English: {text!r}" for text in state["navigation"] if text and not CJK.search(text)]
+        found += ["Chinese text is drawn as boxes: install a CJK font (fonts-noto-cjk)"] if state["tofu"] else []
     return found
 
 

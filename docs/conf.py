@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from docutils import nodes
+from sphinx.transforms import SphinxTransform
+
+DOCS = Path(__file__).resolve().parent
+ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))
 
 project = "d2lvgg"
@@ -72,7 +77,7 @@ def _draw_networks() -> None:
     from d2lvgg.model.presets import preset
     from d2lvgg.tools.drawing import save_drawing
 
-    out = Path(__file__).parent / "_generated"
+    out = DOCS / "_generated"
     out.mkdir(exist_ok=True)
     for name in ("d2l_vgg11", "d2l_vgg11_small", "alexnet", "vgg16", "vgg19"):
         save_drawing(preset(name), out / f"{name}-blocks")
@@ -80,10 +85,10 @@ def _draw_networks() -> None:
 
 def _chinese_notebook() -> None:
     """The companion notebook with its text from the zh_CN catalogue, for the download link in its first cell."""
-    sys.path.insert(0, str(Path(__file__).parent))
+    sys.path.insert(0, str(DOCS))
     from translate_notebook import write_chinese_notebook
 
-    write_chinese_notebook(Path(__file__).parent / "_generated" / "download" / "companion.zh_CN.ipynb")
+    write_chinese_notebook(DOCS / "_generated" / "download" / "companion.zh_CN.ipynb")
 
 
 def _load_frameworks() -> None:
@@ -94,7 +99,32 @@ def _load_frameworks() -> None:
         get_backend(name)
 
 
+def _result_figures_in_chinese() -> None:
+    """On the Chinese site, each result figure drawn again from its data (run folders, parity records) in Chinese.
+
+    ``figure_language_filename`` makes the zh_CN build show ``_generated/zh_CN/results/...`` in place of
+    ``results/...``; the English build keeps the committed figures.
+    """
+    from d2lvgg import language
+    from d2lvgg.tools.compare import compare_runs, redraw_curves
+    from d2lvgg.tools.parity import redraw_overlay
+
+    if language.current() != "zh":
+        return
+    results, out = DOCS / "results", DOCS / "_generated" / "zh_CN" / "results"
+    for curves in results.glob("*/curves.png"):
+        redraw_curves(curves.parent, out / curves.parent.name / "curves")
+    for record in results.glob("grids/*/sweep.json"):
+        cells = [record.parent / cell["name"] for cell in json.loads(record.read_text())["cells"]]
+        compare_runs([cell for cell in cells if cell.is_dir()], out / "grids" / record.parent.name)
+    for record in results.glob("parity-*/*/parity.json"):
+        redraw_overlay(record, out / record.parent.relative_to(results) / "training-overlay")
+
+
+figure_language_filename = "/_generated/{language}/{root}{ext}"
+
 _draw_networks()
+_result_figures_in_chinese()
 _chinese_notebook()
 _load_frameworks()
 
@@ -103,5 +133,30 @@ def _title_in_language(app, config) -> None:
     config.html_title = TITLES.get(config.language, TITLES["en"])
 
 
+class NestedTableSources(SphinxTransform):
+    """Give a table nested in a directive (a table in a tab) its page as source, so gettext translates it.
+
+    Sphinx translates only text that knows its source file; MyST leaves that out of a table parsed
+    inside a sphinx-design tab, so without this its cells stay English on the Chinese site.
+    """
+
+    default_priority = 5  # before Sphinx's Locale transform (20) applies the translations
+
+    def apply(self, **kwargs) -> None:
+        for table in self.document.findall(nodes.table):
+            holder = next((node for node in _ancestors(table) if node.source), self.document)
+            for cell_text in table.findall(nodes.TextElement):
+                if not cell_text.source:
+                    cell_text.source = holder.source or self.document["source"]
+                    cell_text.line = cell_text.line or holder.line
+
+
+def _ancestors(node: nodes.Node):
+    while node.parent is not None:
+        node = node.parent
+        yield node
+
+
 def setup(app) -> None:
     app.connect("config-inited", _title_in_language)
+    app.add_transform(NestedTableSources)

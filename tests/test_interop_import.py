@@ -270,3 +270,18 @@ def test_a_mindcv_checkpoint_imports_into_the_bias_free_form_and_gives_mindcvs_l
     assert imported.notes == ("mindcv's convolutions have no bias: the weights fit vgg11_bn with conv_bias = false",)
     assert not imported.spec.conv_bias and imported.arrays["0.1.running_var"].shape == (64,)
     assert _relative(_logits("mindspore", imported.spec, imported.arrays, images), want) <= RTOL
+
+
+@pytest.mark.mindspore
+def test_mindspores_refusal_of_a_checkpoint_larger_than_free_memory_says_what_happened(tmp_path, monkeypatch):
+    import mindspore as ms
+    from mindspore.train import serialization
+
+    path = tmp_path / "mindcv.ckpt"
+    ms.save_checkpoint(ms.nn.Dense(4, 2), str(path))
+    monkeypatch.setattr(serialization, "_get_available_memory", lambda: 16)  # MindSpore sees 16 bytes free
+    with pytest.raises(RunError) as refused:
+        import_weights(path, "mindcv", "vgg11_bn")
+    message = str(refused.value)
+    assert "\n" not in message and "counts only the" in message and "the file is fine" in message
+    assert "not a readable" not in message

@@ -122,3 +122,13 @@ def compare_runs(paths: list[str | Path], out: Path) -> tuple[list[RunSummary], 
     fig = plot.overlay({r.label: r.history for r in runs}, word("comparison"))
     written = [out / "compare.md", *plot.save(fig, out / "compare")]
     return runs, written
+
+
+def redraw_curves(path: str | Path, stem: Path) -> list[Path]:
+    """A finished run's curves drawn again from its folder, in the current language: ``stem.png`` and ``.svg``."""
+    from ..training import plot
+
+    run = load_run(path)
+    title = f"{run.arch}, {run.backend} on {run.device}"
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    return plot.save(plot.draw(run.history.points, run.history.epochs, title), stem)

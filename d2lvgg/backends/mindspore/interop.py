@@ -17,8 +17,31 @@ def read_checkpoint(path: Path) -> dict[str, np.ndarray]:
     try:
         params = ms.load_checkpoint(str(path))
     except (ValueError, RuntimeError, OSError) as exc:
+        if MEMORY_REFUSAL in str(exc):
+            raise RunError(_memory_refusal(path)) from None
         raise RunError(f"{path} is not a readable MindSpore checkpoint ({str(exc).splitlines()[0]})") from None
     return {name: param.asnumpy() for name, param in params.items()}
+
+
+MEMORY_REFUSAL = "exceeds current available memory"  # MindSpore 2.10's words for a file larger than free memory
+
+
+def _memory_refusal(path: Path) -> str:
+    """What MindSpore's refusal of a large file means: it counts free memory only, not the reclaimable page cache."""
+    size, free, reclaimable = path.stat().st_size >> 20, _meminfo_mib("MemFree"), _meminfo_mib("MemAvailable")
+    return (
+        f"MindSpore {ms.__version__} would not read {path} ({size} MiB): it counts only the {free} MiB of free "
+        f"memory, not the page cache the system can reclaim ({reclaimable} MiB available in all); the file is "
+        "fine. Free memory (close other programs, or as root: sync; echo 1 > /proc/sys/vm/drop_caches) and retry"
+    )
+
+
+def _meminfo_mib(field: str) -> str:
+    try:
+        lines = Path("/proc/meminfo").read_text().splitlines()
+    except OSError:
+        return "?"
+    return next((str(int(line.split()[1]) >> 10) for line in lines if line.startswith(f"{field}:")), "?")
 
 
 def export_onnx(model: nn.Cell, path: Path, input_shape: tuple[int, ...]) -> bool:

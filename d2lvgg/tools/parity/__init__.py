@@ -17,7 +17,7 @@ from .checks import (
     installed_pairs,
 )
 from .report import ParityReport, pairs_table, run_parity
-from .training import check_training
+from .training import check_training, redraw_overlay
 
 __all__ = [
     "Check",
@@ -32,5 +32,6 @@ __all__ = [
     "exporters",
     "installed_pairs",
     "pairs_table",
+    "redraw_overlay",
     "run_parity",
 ]

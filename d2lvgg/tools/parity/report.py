@@ -95,15 +95,18 @@ def run_parity(
 
 
 def pairs_table(reports: list[ParityReport]) -> tuple[list[str], list[list[str]]]:
-    """Several pairs' reports as one table: a row per check, a column per pair ("-" where a pair has no such check:
-    ONNX where neither backend exports it)."""
-    headers = ["check", *(" vs ".join(r.backends) for r in reports), "tolerance"]
-    by_name = [{check.name: check for check in r.checks} for r in reports]
+    """Several pairs' reports as one table: a row per pair, a column per check, and the tolerances as the last
+    row; "-" where a pair has no such check (ONNX where neither backend exports it). Pairs grow downwards, so
+    ten of them still fit a page."""
+    named = {c.name: c for r in reports for c in r.checks}
+    headers = ["pair", *named]
     rows = []
-    for check in {c.name: c for r in reports for c in r.checks}.values():
-        found = [checks.get(check.name) for checks in by_name]
+    for report in reports:
+        by_name = {check.name: check for check in report.checks}
+        found = [by_name.get(name) for name in named]
         cells = [f"{'pass' if c.passed else 'FAIL'}, {_brief(c)}" if c else "-" for c in found]
-        rows.append([check.name, *cells, check.tolerance])
+        rows.append([" vs ".join(report.backends), *cells])
+    rows.append(["tolerance", *(check.tolerance for check in named.values())])
     return headers, rows
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,6 @@ def check_training(
     ``trained`` holds runs already made (backend -> result) and gains this check's: across several
     pairs, each backend trains once.
     """
-    from ...training import plot
     from ...training.loop import train
 
     backends = backends or default_pair()
@@ -31,9 +31,9 @@ def check_training(
     results = {backend: trained[backend] for backend in backends}
     accs = {b: r.test_acc for b, r in results.items()}
     gap = abs(accs[backends[0]] - accs[backends[1]])
-    fig = plot.overlay({b: r.history for b, r in results.items()}, f"{spec.name}: {' vs '.join(backends)}")
+    curves = {b: _curves(r.history) for b, r in results.items()}
     out.mkdir(parents=True, exist_ok=True)  # a pair whose backends both trained for earlier pairs
-    plot.save(fig, out / "training-overlay")
+    draw_overlay(f"{spec.name}: {' vs '.join(backends)}", curves, out / "training-overlay")
     return Check(
         "training",
         gap <= TRAINING_POINTS,
@@ -44,5 +44,33 @@ def check_training(
             "gap": gap,
             "plot": str(out / "training-overlay.png"),
             "examples_per_sec": {b: r.step_examples_per_sec for b, r in results.items()},
+            "curves": curves,
         },
     )
+
+
+def _curves(history: Any) -> dict[str, list[dict[str, Any]]]:
+    """What the overlay draws of one run, kept in the report so the figure can be drawn again."""
+    return {
+        "points": history.points,
+        "epochs": [{"epoch": row["epoch"], "test_acc": row["test_acc"]} for row in history.epochs],
+    }
+
+
+def draw_overlay(title: str, curves: dict[str, dict[str, list]], stem: Path) -> list[Path]:
+    """Both backends' curves on one figure, in the current language: ``stem.png`` and ``.svg``."""
+    from ...training import plot
+    from ...training.report import History
+
+    histories = {backend: History(points=c["points"], epochs=c["epochs"]) for backend, c in curves.items()}
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    return plot.save(plot.overlay(histories, title), stem)
+
+
+def redraw_overlay(record: Path, stem: Path) -> list[Path]:
+    """The training overlay drawn again from a pair's ``parity.json``; nothing where it has no curves."""
+    report = json.loads(record.read_text())
+    training = next((c for c in report["checks"] if c["name"] == "training"), None)
+    if training is None or "curves" not in training["details"]:
+        return []
+    return draw_overlay(f"{report['arch']}: {' vs '.join(report['backends'])}", training["details"]["curves"], stem)
