@@ -83,7 +83,6 @@ def test_weights_of_another_convolution_stack_are_refused(tmp_path):
 
 
 @pytest.mark.torch
-@pytest.mark.slow
 def test_an_imported_imagenet_shaped_network_fine_tunes_on_real_fashion_mnist(tmp_path, capsys):
     path, _ = _saved(tmp_path)
     spec_file = tmp_path / "source.json"

@@ -27,6 +27,8 @@ pytestmark = pytest.mark.parity
 
 TINY = preset("d2l_vgg11").scaled(16).with_options(head=(256, 256), input_size=32)
 PAIRS = [pytest.param(pair, id="-".join(pair)) for pair in installed_pairs()]
+# Every preset against the reference, PyTorch: two backends that each agree with it agree with each other.
+WITH_TORCH = [pytest.param(pair, id="-".join(pair)) for pair in installed_pairs() if "torch" in pair]
 torch_and_mindspore = pytest.mark.skipif(
     not {"torch", "mindspore"} <= set(available()), reason="this test compares torch with mindspore"
 )
@@ -38,7 +40,7 @@ def _small(name: str):
     return spec.with_options(input_size=spec.smallest_input_size)
 
 
-@pytest.mark.parametrize("pair", PAIRS)
+@pytest.mark.parametrize("pair", WITH_TORCH)
 @pytest.mark.parametrize("name", preset_names())
 def test_every_preset_agrees_at_a_small_input_size(name, pair):
     spec = _small(name)

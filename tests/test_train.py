@@ -158,7 +158,6 @@ def test_evaluate_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert "is not a d2lvgg run folder" in capsys.readouterr().err
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_reduced_recipe_reaches_80_percent_on_the_full_real_test_set(tmp_path, backend):
     """CI's real training: all 60,000 training and 10,000 test images, on the CPU."""
