@@ -45,6 +45,9 @@ def _largest_difference(a: Path, b: Path) -> float:
     [
         pytest.param("torch", 1e-6, marks=pytest.mark.torch),
         pytest.param("mindspore", 1e-5, marks=pytest.mark.mindspore),
+        # PaddlePaddle's weight gradients summed in two halves round differently from one sum (1.5e-8 after
+        # the first epoch's 40 steps); its second epoch, still at chance accuracy, amplifies that to 6e-4.
+        pytest.param("paddle", 1e-3, marks=pytest.mark.paddle),
     ],
 )
 def test_two_processes_end_with_the_weights_of_one(tmp_path, capsys, monkeypatch, backend, tolerance):
@@ -62,23 +65,33 @@ def test_two_processes_end_with_the_weights_of_one(tmp_path, capsys, monkeypatch
     assert "running: " in capsys.readouterr().out
 
 
-def _worker(out: Path, rank: int) -> int:
-    """The pid of the training process of ``rank`` writing to ``out`` (read from /proc)."""
+def _worker(out: Path, rank: int, variable: str) -> int:
+    """The pid of the training process of ``rank`` (its launcher's ``variable``) writing to ``out`` (from /proc)."""
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             environment = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if str(out).encode() in command and b"train" in command and f"RANK={rank}".encode() in environment:
+        if str(out).encode() in command and b"train" in command and f"{variable}={rank}".encode() in environment:
             return int(pid)
     raise AssertionError(f"no rank {rank} process for {out}")
 
 
-@pytest.mark.torch
-def test_a_killed_worker_stops_the_others_and_the_run_resumes(tmp_path):
+@pytest.mark.parametrize(
+    ("backend", "rank_variable", "cause", "report"),
+    [
+        pytest.param("torch", "RANK", "rank 1 (local_rank: 1) failed", "ChildFailedError", marks=pytest.mark.torch),
+        # PaddlePaddle's launcher names the first failed process it sees: the killed one, or the other
+        # one, whose collective broke (exit code 1).
+        pytest.param(
+            "paddle", "PADDLE_TRAINER_ID", "failed with exit code", "Container failed", marks=pytest.mark.paddle
+        ),
+    ],
+)
+def test_a_killed_worker_stops_the_others_and_the_run_resumes(tmp_path, backend, rank_variable, cause, report):
     out = tmp_path / "run"
-    argv = [*ARCH, "--epochs", "4", *SETTINGS[2:], *LIMITS, "--nproc", "2"]
+    argv = ["--backend", backend, *ARCH, "--epochs", "4", *SETTINGS[2:], *LIMITS, "--nproc", "2"]
     assert main(["train", *argv, "--out", str(tmp_path / "whole")]) == 0
     launcher = subprocess.Popen(
         [sys.executable, "-m", "d2lvgg", "train", *argv, "--out", str(out)],
@@ -89,12 +102,13 @@ def test_a_killed_worker_stops_the_others_and_the_run_resumes(tmp_path):
     checkpoint = out / "checkpoint.npz"
     while not checkpoint.exists() and launcher.poll() is None:
         time.sleep(0.2)
-    os.kill(_worker(out, 1), signal.SIGKILL)
+    os.kill(_worker(out, 1, rank_variable), signal.SIGKILL)
     _, err = launcher.communicate(timeout=300)  # bounded: the survivors must not hang
     assert launcher.returncode == 2
     assert f"resume with d2lvgg train --resume {out} --nproc 2" in err.splitlines()[-1]
-    assert "Signal 9 (SIGKILL)" in err.splitlines()[-1] and "Traceback" not in err  # the cause, not torchrun's report
-    assert "ChildFailedError" in Path(f"{out}-launch.log").read_text()  # which is kept whole beside the run
+    assert cause in err.splitlines()[-1]  # the cause, in one line
+    assert "Traceback" not in err and report not in err  # not the launcher's report,
+    assert report in Path(f"{out}-launch.log").read_text()  # which is kept whole beside the run
     finished = len((out / "epochs.csv").read_text().splitlines()) - 1
     assert 1 <= finished < 4
 

@@ -32,8 +32,12 @@ def test_the_launch_command_is_the_backends_launcher_running_d2lvgg_train():
     assert command[:3] == [sys.executable, "-m", "mindspore.parallel.cluster.run"]
     assert "--worker_num=4" in command and "--log_dir=runs/y-msrun-logs" in command
     assert command[-4].endswith("d2lvgg/__main__.py") and command[-3:] == ["train", "--backend", "mindspore"]
-    with pytest.raises(ConfigError, match="the paddle backend has no data-parallel launcher: leave out --nproc"):
-        launch_command("paddle", 2, [], "runs/z")
+    command = launch_command("paddle", 2, ["--backend", "paddle"], "runs/z")
+    assert command[:4] == [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node=2"]
+    master = next(part for part in command if part.startswith("--master="))
+    assert re.fullmatch(r"--master=127\.0\.0\.1:\d+", master) and "--log_dir=runs/z-paddle-logs" in command
+    with pytest.raises(ConfigError, match="the jax backend has no data-parallel launcher: leave out --nproc"):
+        launch_command("jax", 2, [], "runs/z")
 
 
 def test_the_launched_processes_do_not_relaunch():
@@ -107,3 +111,8 @@ Root Cause (first observed failure):
         == "ValueError: bad shape"
     )
     assert _root_cause("") == ""
+    paddle = """LAUNCH ERROR 2026-12-04 11:44:39,104 Container failed !!!
+Container rank 1 status failed cmd ['python', '-u', 'main.py'] code -9 log runs/x-paddle-logs/workerlog.1
+LAUNCH INFO 2026-12-04 11:44:39,104 ------------------------- ERROR LOG DETAIL -------------------------
+"""
+    assert _root_cause(paddle) == "rank 1 failed with exit code -9 (SIGKILL); its log: runs/x-paddle-logs/workerlog.1"

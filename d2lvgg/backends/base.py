@@ -63,7 +63,7 @@ class Declaration:
     options: tuple[Option, ...] = ()  # settings only this backend has
     environment: Mapping[str, str] = field(default_factory=dict)  # set before the framework loads, unless set
     textbook: Mapping[str, Any] = field(default_factory=dict)  # spec options of this edition's network
-    launcher: tuple[str, ...] = ()  # the data-parallel launch command ({python}: this interpreter); empty: none
+    launcher: tuple[str, ...] = ()  # data-parallel launch command ({python}, {nproc}, {main}, {out}, {port}); or none
     launch_environment: Mapping[str, str] = field(default_factory=dict)  # what the launcher needs, unless set
     launch_commands: Mapping[str, str] = field(default_factory=dict)  # programs it runs -> how to install them
     textbook_loop: str = ""  # the edition's training loop the benchmark re-creates (empty: none)

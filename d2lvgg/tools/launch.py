@@ -14,6 +14,8 @@ import os
 import re
 import shlex
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -36,8 +38,16 @@ def launch_command(backend: str, nproc: int, train_args: list[str], out: str) ->
     """The launcher's command line that runs ``d2lvgg train TRAIN_ARGS`` in ``nproc`` processes into ``out``."""
     template = require_launcher(backend)
     main = Path(__file__).resolve().parent.parent / "__main__.py"
-    parts = [part.format(python=sys.executable, nproc=nproc, main=main, out=out) for part in template]
+    port = free_port() if any("{port}" in part for part in template) else 0
+    parts = [part.format(python=sys.executable, nproc=nproc, main=main, out=out, port=port) for part in template]
     return [*parts, "train", *train_args]
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on now, for a launcher's rendezvous."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def launch_environment(backend: str) -> dict[str, str]:
@@ -76,7 +86,9 @@ def launch(backend: str, nproc: int, train_args: list[str], out: str) -> int:
     return 0
 
 
-TRACEBACK = re.compile(r"(\[rank\d+\]: )?Traceback \(most recent call last\)")  # torchrun prefixes a worker's lines
+# Where a launcher's report of a failure begins: a traceback (torchrun prefixes a worker's lines with its
+# rank), or PaddlePaddle's launcher's error block.
+REPORT = re.compile(r"(\[rank\d+\]: )?Traceback \(most recent call last\)|LAUNCH ERROR")
 
 
 def _run_keeping_tracebacks(command: list[str], environment: dict[str, str], log: Path) -> tuple[int, str]:
@@ -89,14 +101,20 @@ def _run_keeping_tracebacks(command: list[str], environment: dict[str, str], log
             kept.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')}: {shlex.join(command)}\n")
             for line in process.stderr:
                 kept.write(line)
-                hidden += [line] if hidden or TRACEBACK.match(line) else []
+                hidden += [line] if hidden or REPORT.match(line) else []
                 if not hidden:
                     sys.stderr.write(line)
     return process.returncode, _root_cause("".join(hidden))
 
 
 def _root_cause(report: str) -> str:
-    """The failed rank, its exit code and signal from torchrun's "Root Cause" block; else a traceback's last line."""
+    """The failed rank, its exit code and signal from torchrun's "Root Cause" block or PaddlePaddle's launcher's
+    "Container failed" line; else a traceback's last line."""
+    paddle = re.search(r"Container rank (\d+) status failed cmd .* code (-?\d+) log (\S+)", report)
+    if paddle:
+        rank, code, log = paddle.groups()
+        signal_name = f" ({signal.Signals(-int(code)).name})" if int(code) < 0 else ""
+        return f"rank {rank} failed with exit code {code}{signal_name}; its log: {log}"
     found = {
         key: " ".join(value.split())
         for key, value in re.findall(r"^\s*(rank|exitcode|traceback)\s*:(.+)$", report, re.M)

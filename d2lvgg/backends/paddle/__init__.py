@@ -30,4 +30,18 @@ DECLARATION = Declaration(
         "write the weights as safetensors or .npz instead"
     },
     device_names={"cuda": "gpu"},
+    launch_environment={"PYTHONWARNINGS": "ignore:No ccache found:UserWarning"},  # the launcher loads paddle too
+    # Data-parallel: PaddlePaddle's own launcher, gloo on a CPU (NCCL on GPUs), its rendezvous on a free
+    # port of this machine; a failed worker is not restarted, and each process's log is kept.
+    launcher=(
+        "{python}",
+        "-m",
+        "paddle.distributed.launch",
+        "--nproc_per_node={nproc}",
+        "--master=127.0.0.1:{port}",
+        "--max_restart=0",
+        "--log_level=WARNING",
+        "--log_dir={out}-paddle-logs",
+        "{main}",
+    ),
 )

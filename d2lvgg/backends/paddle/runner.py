@@ -12,8 +12,9 @@ import paddle
 from paddle import nn
 
 from ...model import ir
-from ..base import RunnerBase, StateMapping, World
+from ..base import RunnerBase, StateMapping
 from .device import resolve_device
+from .distributed import join_world, share_dropout, sum_gradients, sum_over_world
 from .network import compile_network
 from .optimizer_buffers import load_buffers, save_buffers
 
@@ -53,7 +54,8 @@ class Runner(RunnerBase):
     """A compiled network with plain SGD and cross-entropy, in PaddlePaddle's dynamic graph.
 
     ``to_static`` turns the network's forward pass into a static graph (``paddle.jit.to_static``);
-    the loss, backward pass and update stay eager.
+    the loss, backward pass and update stay eager. Started by ``paddle.distributed.launch``, it trains
+    its share of each batch and sums the gradients over the world (``distributed.py``).
     """
 
     weights = StateMapping(state_to_numpy, load_numpy_state)
@@ -62,9 +64,10 @@ class Runner(RunnerBase):
         self.device_label = resolve_device(device)
         paddle.set_device(self.device_label)
         self.fast = {"to_static": to_static}
-        self.world = World()  # one process: data-parallel PaddlePaddle is not wired up
+        self.world = join_world()
         paddle.seed(seed)  # framework-default init and dropout masks
         self.model = compile_network(network)
+        self.dropouts = share_dropout(self.model, self.world) if self.world.size > 1 else []
         if to_static:
             self.model = paddle.jit.to_static(self.model, full_graph=True)
         self.loss = nn.CrossEntropyLoss()
@@ -101,23 +104,30 @@ class Runner(RunnerBase):
         load_buffers(self._sgd(), self.model.parameters(), buffers)
 
     def _tensors(self, x: np.ndarray, y: np.ndarray) -> tuple[paddle.Tensor, paddle.Tensor]:
-        return paddle.to_tensor(x), paddle.to_tensor(np.asarray(y, dtype=np.int64))
+        """A batch as tensors; in a world of several, this process's share of it."""
+        share = self.world.share(len(y))
+        return paddle.to_tensor(x[share]), paddle.to_tensor(np.asarray(y[share], dtype=np.int64))
 
     def train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
-        """One SGD step; the batch's summed loss and its number of correct predictions."""
+        """One SGD step; the share's summed loss and its number of correct predictions."""
         optimizer = self._sgd()
         self.model.train()
         xs, ys = self._tensors(x, y)
+        for layer in self.dropouts:
+            layer.batch = len(y)
         logits = self.model(xs)
         loss = self.loss(logits, ys)
-        loss.backward()
+        # Each share's mean weighted by its part of the batch: summed over the world, the global mean.
+        (loss * (len(ys) / len(y))).backward()
+        if self.world.size > 1:
+            sum_gradients(self.model.parameters())
         optimizer.step()
         optimizer.clear_grad()
-        return float(loss) * len(y), int((logits.argmax(axis=1) == ys).sum())
+        return float(loss) * len(ys), int((logits.argmax(axis=1) == ys).sum())
 
     def fetch(self, values: list[float]) -> list[float]:
-        """Metrics are already Python numbers (each step reads its loss back)."""
-        return [float(v) for v in values]
+        """Metrics are already Python numbers (each step reads its loss back); summed over the world."""
+        return sum_over_world(values) if self.world.size > 1 and values else [float(v) for v in values]
 
     def set_threads(self, count: int) -> bool:
         """PaddlePaddle's CPU kernels take a new thread count between steps (its own OMP_NUM_THREADS=1 aside)."""
@@ -131,10 +141,10 @@ class Runner(RunnerBase):
             return self.model(paddle.to_tensor(x)).numpy()
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
-        """Summed loss and correct predictions of one batch in evaluation mode."""
+        """Summed loss and correct predictions of one batch (this process's share) in evaluation mode."""
         self.model.eval()
         xs, ys = self._tensors(x, y)
         with paddle.no_grad():
             logits = self.model(xs)
             loss = self.loss(logits, ys)
-        return float(loss) * len(y), int((logits.argmax(axis=1) == ys).sum())
+        return float(loss) * len(ys), int((logits.argmax(axis=1) == ys).sum())
