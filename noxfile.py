@@ -125,7 +125,7 @@ def tests_torch(session: nox.Session) -> None:
 
 @discarding_session(name="tests-mindspore", python=FRAMEWORK_PYTHON)
 def tests_mindspore(session: nox.Session) -> None:
-    """The MindSpore backend's tests, graph and PyNative modes and real training included (CPU); MindCV's VGG.
+    """The MindSpore backend's tests (graph and PyNative modes, real training, MindCV's VGG), then parity.
 
     Then, in the same environment, what the ``parity`` session runs: PyTorch and PaddlePaddle beside
     MindSpore, every pair. MindSpore (2.5 GB) is installed once for both, not twice.

@@ -4,7 +4,8 @@
 
 Opens each page of ``PAGES`` in both languages at 1300 x 900 and 390 x 844 and fails, naming the
 page, on: a horizontal scrollbar on the page itself (a wide table must scroll in its own box), a
-table wider than the reading column at laptop width, an image that does not load, a link to a page
+table of the page's own wider than the reading column at laptop width (a code cell's printed
+measurements may scroll in their box), an image that does not load, a link to a page
 or file of the site that does not exist, English in the Chinese site's navigation (its title and
 page list), and Chinese text drawn as boxes for want of a CJK font. Each view is saved as a screenshot under
 ``docs/_build/screenshots/`` for a reviewer. Chromium is the system's (Debian's ``chromium``),
@@ -31,7 +32,9 @@ PAGE_STATE = r"""() => ({
   images: [...document.images].map(i => i.src),
   links: [...document.querySelectorAll('a[href]')].map(a => a.href),
   navigation: [...document.querySelectorAll('.sidebar-brand-text, .sidebar-tree a')].map(e => e.textContent.trim()),
-  wideTables: [...document.querySelectorAll('.table-wrapper')].filter(w => w.scrollWidth > w.clientWidth + 1)
+  // The pages' own tables; a code cell's printed measurements may scroll in their box.
+  wideTables: [...document.querySelectorAll('.table-wrapper')]
+    .filter(w => !w.closest('.cell_output') && w.scrollWidth > w.clientWidth + 1)
     .map(w => w.querySelector('th, td').textContent.trim()),
   tofu: (() => {
     // A CJK character drawn in the page's font looks like a character no font has: it is a box.
@@ -92,7 +95,7 @@ def _exists(url: str) -> bool:
 
 
 def main() -> int:
-    site = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "_build" / "html")
+    site = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "_build" / "html").resolve()
     if not (site / "index.html").is_file() or not (site / "zh_CN" / "index.html").is_file():
         print(f"check_pages: no built site at {site}: run nox -s docs first", file=sys.stderr)
         return 2
