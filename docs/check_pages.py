@@ -6,9 +6,9 @@ Opens each page of ``PAGES`` in both languages at 1300 x 900 and 390 x 844 and f
 page, on: a horizontal scrollbar on the page itself (a wide table must scroll in its own box), a
 table of the page's own wider than the reading column at laptop width (a code cell's printed
 measurements may scroll in their box), an image that does not load, a link to a page
-or file of the site that does not exist, English in the Chinese site's navigation (its title and
-page list), and Chinese text drawn as boxes for want of a CJK font. Each view is saved as a screenshot under
-``docs/_build/screenshots/`` for a reviewer. Chromium is the system's (Debian's ``chromium``),
+or file of the site that does not exist, English in the Chinese site's navigation (its title, page
+list and footer), and Chinese text drawn as boxes for want of a CJK font. Each view is saved as a
+screenshot under ``docs/_build/screenshots/`` for a reviewer. Chromium is the system's (Debian's ``chromium``),
 driven by Playwright.
 """
 
@@ -31,7 +31,8 @@ PAGE_STATE = r"""() => ({
   broken: [...document.images].filter(i => i.complete && i.naturalWidth === 0).map(i => i.getAttribute('src')),
   images: [...document.images].map(i => i.src),
   links: [...document.querySelectorAll('a[href]')].map(a => a.href),
-  navigation: [...document.querySelectorAll('.sidebar-brand-text, .sidebar-tree a')].map(e => e.textContent.trim()),
+  navigation: [...document.querySelectorAll('.sidebar-brand-text, .sidebar-tree a, .copyright')]
+    .map(e => e.textContent.trim()),
   // The pages' own tables; a code cell's printed measurements may scroll in their box.
   wideTables: [...document.querySelectorAll('.table-wrapper')]
     .filter(w => !w.closest('.cell_output') && w.scrollWidth > w.clientWidth + 1)

@@ -129,8 +129,12 @@ _chinese_notebook()
 _load_frameworks()
 
 
+COPYRIGHTS = {"en": copyright, "zh_CN": "2026，d2lvgg 开发者"}
+
+
 def _title_in_language(app, config) -> None:
     config.html_title = TITLES.get(config.language, TITLES["en"])
+    config.copyright = COPYRIGHTS.get(config.language, COPYRIGHTS["en"])
 
 
 class NestedTableSources(SphinxTransform):
