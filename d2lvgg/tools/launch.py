@@ -3,9 +3,10 @@
 The launcher runs as a module of this interpreter (``python -m torch.distributed.run``), and its
 processes find this interpreter's ``bin`` folder first on ``PATH`` (msrun starts its workers as
 ``python``), so a full path to ``d2lvgg``, a cron job or a notebook kernel needs no activated venv.
-What the processes print on stderr is shown as it comes, except tracebacks (the launcher's own report
-of a failed worker is about 40 lines): those are kept, with everything else, in ``RUN-launch.log``
-beside the run folder, and the one line that stops the run names their root cause.
+What the processes print on stderr is shown as it comes, up to the launcher's report of a failure (a
+traceback, about 40 lines from torchrun; PaddlePaddle's "LAUNCH ERROR" block): that is kept, with
+everything else, in ``RUN-launch.log`` beside the run folder, and the one line that stops the run names
+its root cause.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ def launch_command(backend: str, nproc: int, train_args: list[str], out: str) ->
     """The launcher's command line that runs ``d2lvgg train TRAIN_ARGS`` in ``nproc`` processes into ``out``."""
     template = require_launcher(backend)
     main = Path(__file__).resolve().parent.parent / "__main__.py"
-    port = free_port() if any("{port}" in part for part in template) else 0
-    parts = [part.format(python=sys.executable, nproc=nproc, main=main, out=out, port=port) for part in template]
+    values = {"python": sys.executable, "nproc": nproc, "main": main, "out": out, "port": free_port()}
+    parts = [part.format(**values) for part in template]
     return [*parts, "train", *train_args]
 
 
@@ -70,7 +71,7 @@ def launch(backend: str, nproc: int, train_args: list[str], out: str) -> int:
     print(f"running: {shlex.join(command)}", flush=True)
     started = time.time()
     log = Path(f"{out}-launch.log")
-    status, cause = _run_keeping_tracebacks(command, environment, log)
+    status, cause = _run_keeping_the_report(command, environment, log)
     if status and _finished_since(Path(out), started):
         print(
             f"d2lvgg train: the run finished and {out}/{RESULT} is complete; "
@@ -91,9 +92,9 @@ def launch(backend: str, nproc: int, train_args: list[str], out: str) -> int:
 REPORT = re.compile(r"(\[rank\d+\]: )?Traceback \(most recent call last\)|LAUNCH ERROR")
 
 
-def _run_keeping_tracebacks(command: list[str], environment: dict[str, str], log: Path) -> tuple[int, str]:
-    """Run ``command``, its stderr shown line by line until a traceback begins, all of it appended to ``log``;
-    the exit status and the root cause the hidden report names ("" where there is none)."""
+def _run_keeping_the_report(command: list[str], environment: dict[str, str], log: Path) -> tuple[int, str]:
+    """Run ``command``, its stderr shown line by line until a failure's report begins, all of it appended to
+    ``log``; the exit status and the root cause the hidden report names ("" where there is none)."""
     hidden: list[str] = []
     with subprocess.Popen(command, env=environment, stderr=subprocess.PIPE, text=True) as process:
         assert process.stderr is not None
