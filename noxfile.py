@@ -89,7 +89,7 @@ def typecheck(session: nox.Session) -> None:
 @discarding_session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """The spec, analysis, data and CLI tests: no deep-learning framework installed."""
-    session.install("-e", ".[dev]", *CONSTRAINTS)
+    session.install("-e", ".[dev,zh]", *CONSTRAINTS)
     session.run("pytest", "-m", "not (torch or mindspore or paddle or tensorflow or jax or parity)", *session.posargs)
 
 
@@ -190,8 +190,8 @@ def parity(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """The site in English and Chinese (every notebook and code cell executed, warnings fail), the Chinese
     catalogue checked complete against the English pages, and every tabbed snippet doctested."""
-    session.install("-e", ".[docs,torch,mindspore,paddle,tensorflow]", *CONSTRAINTS)
-    # The Chinese figures need a CJK font: without one, this stops with the one line that names it.
+    session.install("-e", ".[docs,zh,torch,mindspore,paddle,tensorflow]", *CONSTRAINTS)
+    # The Chinese figures need a CJK font, the system's or d2lvgg[zh]'s: without one, this stops with one line.
     session.run("d2lvgg", "draw", "d2l_vgg11", "--lang", "zh", "--out", f"{session.create_tmp()}/font-check")
     before = _source_changes()
     html = ("sphinx-build", "-W", "--keep-going", "-b", "html")

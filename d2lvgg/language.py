@@ -2,13 +2,15 @@
 
 Ask with ``--lang zh`` on the commands that draw, or ``D2LVGG_LANG=zh`` in the environment (a
 notebook can call ``use("zh")``). Chinese text needs a CJK font: d2lvgg uses the first of
-``CJK_FONTS`` that matplotlib finds; on Debian and Ubuntu, ``apt-get install fonts-noto-cjk``
-installs Noto Sans CJK.
+``CJK_FONTS`` that matplotlib finds among the system's fonts (on Debian and Ubuntu, ``apt-get
+install fonts-noto-cjk`` installs Noto Sans CJK), else the one ``pip install 'd2lvgg[zh]'`` brings.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from pathlib import Path
 
 from .errors import ConfigError
 
@@ -77,11 +79,18 @@ def word(english: str) -> str:
     return CHINESE.get(english, english) if current() == "zh" else english
 
 
+# The font of ``d2lvgg[zh]``: Noto Sans CJK JP (SIL Open Font License 1.1, its text beside the file) in the
+# notojp-matplotlib package. It holds every Simplified Chinese character, some shared ones in their
+# Japanese forms; it is read from its package folder, not imported (the import would restyle matplotlib).
+PACKAGED_FONT = ("notojp_matplotlib", "fonts/NotoSansCJKjp-Regular.otf")
+
+
 def cjk_font() -> str | None:
     """The first of ``CJK_FONTS`` that matplotlib can use here, or ``None``.
 
     matplotlib caches its list of fonts and, before 3.11, leaves font collections (.ttc, the form
-    Debian's fonts-noto-cjk takes) out of it; the system's CJK font files are added once if needed.
+    Debian's fonts-noto-cjk takes) out of it; the system's CJK font files are added once if needed,
+    and the font of ``d2lvgg[zh]`` where the system has none.
     """
     from matplotlib import font_manager
 
@@ -93,13 +102,21 @@ def cjk_font() -> str | None:
         for path in font_manager.findSystemFonts(fontext="ttf") + _collections():
             if "cjk" in path.lower() or "wqy" in path.lower():
                 font_manager.fontManager.addfont(path)
+    packaged = packaged_font()
+    if first() is None and packaged:
+        font_manager.fontManager.addfont(str(packaged))
     return first()
+
+
+def packaged_font() -> Path | None:
+    """The font file ``pip install 'd2lvgg[zh]'`` installed, or ``None``."""
+    found = importlib.util.find_spec(PACKAGED_FONT[0])
+    folder = Path(found.origin).parent if found and found.origin else None
+    return folder / PACKAGED_FONT[1] if folder and (folder / PACKAGED_FONT[1]).is_file() else None
 
 
 def _collections() -> list[str]:
     """Font collections in the system's font folders, which older matplotlib does not list."""
-    from pathlib import Path
-
     from matplotlib import font_manager
 
     folders = [Path(folder) for folder in font_manager.X11FontDirectories + font_manager.OSXFontDirectories]
@@ -114,7 +131,7 @@ def _use_cjk_font() -> None:
     if found is None:
         raise ConfigError(
             "Chinese labels need a CJK font, and matplotlib finds none of "
-            f"{', '.join(CJK_FONTS)}: on Debian or Ubuntu run apt-get install fonts-noto-cjk"
+            f"{', '.join(CJK_FONTS)}: pip install 'd2lvgg[zh]', or on Debian or Ubuntu apt-get install fonts-noto-cjk"
         )
     matplotlib.rcParams["font.sans-serif"] = [found, *matplotlib.rcParams["font.sans-serif"]]
     matplotlib.rcParams["font.family"] = "sans-serif"

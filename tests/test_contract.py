@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import os
+import re
 import subprocess
 import sys
 
@@ -63,7 +64,9 @@ def test_every_backend_declares_itself_without_its_framework():
             info.framework = "numpy"
         assert set(info.load_first) <= set(REGISTRY) - {name}
         assert all(suffix.startswith(".") for suffix in info.checkpoint_suffixes)
-        assert not info.launcher or "{nproc}" in " ".join(info.launcher)
+        if info.launcher:  # it runs {nproc} processes on each node, the node's rank given, node 0 the rendezvous
+            placeholders = re.findall(r"\{(\w+)\}", " ".join(info.launcher.command))
+            assert {"python", "nproc", "node_rank", "host", "port"} <= set(placeholders)
         assert all(isinstance(option, Option) and option.flag.startswith("--") for option in info.options)
         assert all(option.check(option.default, name) == option.default for option in info.options)
         assert set(info.textbook) <= {field.name for field in dataclasses.fields(preset("d2l_vgg11"))}

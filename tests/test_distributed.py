@@ -16,6 +16,8 @@ import pytest
 from d2lvgg import TrainConfig, resolve_spec, train
 from d2lvgg.data.fashion_mnist import SYSTEM_DIR
 from d2lvgg.tools.cli import main
+from d2lvgg.tools.launch import free_port
+from d2lvgg.training.checkpoint import load_checkpoint
 from d2lvgg.training.weights import load_weights
 
 pytestmark = pytest.mark.skipif(not SYSTEM_DIR.is_dir(), reason=f"real Fashion-MNIST not installed at {SYSTEM_DIR}")
@@ -27,11 +29,22 @@ LIMITS = ["--train-limit", "2560", "--test-limit", "1000"]
 SPEC = resolve_spec("d2l_vgg11", ratio=16, head=(256, 256), input_size=32)
 
 
-def _one_process(backend: str, out: Path, epochs: int = 2):
-    config = TrainConfig(
-        backend=backend, epochs=epochs, batch_size=64, lr=0.05, device="cpu", train_limit=2560, test_limit=1000
-    )
-    return train(SPEC, config, out=out, progress=False, echo=False)
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory):
+    """The run of one process per backend (its folder), trained once for every comparison of the module."""
+    runs: dict[str, Path] = {}
+
+    def run(backend: str) -> Path:
+        if backend not in runs:
+            out = tmp_path_factory.mktemp(f"one-{backend}") / "run"
+            config = TrainConfig(
+                backend=backend, epochs=2, batch_size=64, lr=0.05, device="cpu", train_limit=2560, test_limit=1000
+            )
+            train(SPEC, config, out=out, progress=False, echo=False)
+            runs[backend] = out
+        return runs[backend]
+
+    return run
 
 
 def _largest_difference(a: Path, b: Path) -> float:
@@ -40,29 +53,52 @@ def _largest_difference(a: Path, b: Path) -> float:
     return max(float(np.abs(one[k] - two[k]).max()) for k in one)
 
 
-@pytest.mark.parametrize(
-    ("backend", "tolerance"),
-    [
-        pytest.param("torch", 1e-6, marks=pytest.mark.torch),
-        pytest.param("mindspore", 1e-5, marks=pytest.mark.mindspore),
-        # PaddlePaddle's weight gradients summed in two halves round differently from one sum (1.5e-8 after
-        # the first epoch's 40 steps); its second epoch, still at chance accuracy, amplifies that to 6e-4.
-        pytest.param("paddle", 1e-3, marks=pytest.mark.paddle),
-    ],
-)
-def test_two_processes_end_with_the_weights_of_one(tmp_path, capsys, monkeypatch, backend, tolerance):
-    single = _one_process(backend, tmp_path / "one")
+# PaddlePaddle's weight gradients summed in two halves round differently from one sum (1.5e-8 after the
+# first epoch's 40 steps); its second epoch, still at chance accuracy, amplifies that to 6e-4.
+TOLERANCES = [
+    pytest.param("torch", 1e-6, marks=pytest.mark.torch),
+    pytest.param("mindspore", 1e-5, marks=pytest.mark.mindspore),
+    pytest.param("paddle", 1e-3, marks=pytest.mark.paddle),
+]
+
+
+def _check_the_same_training(one: Path, launched: Path, backend: str, tolerance: float, size: int) -> None:
+    difference = _largest_difference(one, launched)
+    print(f"{backend}: largest weight difference {difference:.2e}")
+    assert difference <= tolerance
+    result, single = (json.loads((run / "result.json").read_text()) for run in (launched, one))
+    assert abs(result["test_acc"] - single["test_acc"]) <= 0.002
+    config = json.loads((launched / "config.json").read_text())
+    assert config["world"]["size"] == size and config["world"]["engine"]
+
+
+@pytest.mark.parametrize(("backend", "tolerance"), TOLERANCES)
+def test_two_processes_end_with_the_weights_of_one(tmp_path, capsys, monkeypatch, one_process, backend, tolerance):
     monkeypatch.setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")  # no venv on PATH: the launcher is found all the same
     argv = ["train", "--backend", backend, *ARCH, *SETTINGS, *LIMITS, "--out", str(tmp_path / "two"), "--nproc", "2"]
     assert main(argv) == 0
-    difference = _largest_difference(tmp_path / "one", tmp_path / "two")
-    print(f"{backend}: largest weight difference {difference:.2e}")
-    assert difference <= tolerance
-    result = json.loads((tmp_path / "two" / "result.json").read_text())
-    assert abs(result["test_acc"] - single.test_acc) <= 0.002
-    config = json.loads((tmp_path / "two" / "config.json").read_text())
-    assert config["world"]["size"] == 2 and config["world"]["engine"]
+    _check_the_same_training(one_process(backend), tmp_path / "two", backend, tolerance, size=2)
     assert "running: " in capsys.readouterr().out
+
+
+def _start_node(argv: list[str], rank: int, master: str) -> subprocess.Popen:
+    """``d2lvgg train ARGV`` as node ``rank`` of two, both on this machine (a loopback ``master``)."""
+    command = [sys.executable, "-m", "d2lvgg", "train", *argv, "--nodes", "2", "--node-rank", str(rank)]
+    return subprocess.Popen([*command, "--master", master], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize(("backend", "tolerance"), TOLERANCES)
+def test_two_nodes_end_with_the_weights_of_one(tmp_path, one_process, backend, tolerance):
+    out = tmp_path / "nodes"
+    argv = ["--backend", backend, *ARCH, *SETTINGS, *LIMITS, "--out", str(out)]
+    master = f"127.0.0.1:{free_port()}"
+    nodes = [_start_node(argv, rank, master) for rank in (0, 1)]
+    for node in nodes:
+        _, err = node.communicate(timeout=600)
+        assert node.returncode == 0, err
+    _check_the_same_training(one_process(backend), out, backend, tolerance, size=2)
+    for rank in (0, 1):  # each node's launcher keeps its own log; its processes do not relaunch
+        assert " --master " not in Path(f"{out}-node{rank}-launch.log").read_text()
 
 
 def _worker(out: Path, rank: int, variable: str) -> int:
@@ -124,3 +160,46 @@ def test_a_batch_too_small_to_share_is_refused_before_launching(tmp_path, capsys
     err = capsys.readouterr().err.strip()
     assert err.endswith("change --batch-size or the --train-limit/--test-limit") and "leave one of 1" in err
     assert not (tmp_path / "run").exists()
+
+
+def _processes_of_node(out: Path, rank: int) -> list[int]:
+    """The pids of what ``d2lvgg train --node-rank RANK`` started for ``out``: its launcher and every process."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            environment = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if str(out).encode() in command and f"D2LVGG_NODE_RANK={rank}".encode() in environment:
+            found.append(int(pid))
+    return found
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        pytest.param("torch", marks=pytest.mark.torch),
+        pytest.param("mindspore", marks=pytest.mark.mindspore),
+        pytest.param("paddle", marks=pytest.mark.paddle),
+    ],
+)
+def test_a_lost_node_stops_the_other_and_the_run_resumes_on_one(tmp_path, backend):
+    out = tmp_path / "run"
+    argv = ["--backend", backend, *ARCH, "--epochs", "3", *SETTINGS[2:], *LIMITS, "--out", str(out)]
+    nodes = [_start_node(argv, 0, master := f"127.0.0.1:{free_port()}"), _start_node(argv, 1, master)]
+    while not (out / "checkpoint.npz").exists() and nodes[0].poll() is None:
+        time.sleep(0.2)
+    lost = time.monotonic()
+    for pid in [nodes[1].pid, *_processes_of_node(out, 1)]:  # the machine of node 1 goes away
+        os.kill(pid, signal.SIGKILL)
+    _, err = nodes[0].communicate(timeout=300)  # bounded: node 0 must not hang
+    print(f"{backend}: node 0 stopped {time.monotonic() - lost:.1f} s after node 1 was lost: {err.splitlines()[-1]}")
+    assert nodes[0].returncode == 2
+    assert f"resume with d2lvgg train --resume {out} --nproc 2" in err.splitlines()[-1]
+    assert "Traceback" not in err
+    finished = len((out / "epochs.csv").read_text().splitlines()) - 1
+    assert 1 <= finished < 3 and load_checkpoint(out).epochs_done == finished  # the folder is whole
+
+    assert main(["train", "--resume", str(out)]) == 0  # on one node, one process
+    assert (out / "epochs.csv").read_text().count("\n") == 4 and (out / "result.json").is_file()

@@ -47,7 +47,9 @@ def test_an_unknown_language_and_a_missing_font_are_one_line_errors(monkeypatch)
     with pytest.raises(ConfigError, match="unknown language 'fr': choose one of en, zh"):
         language.use("fr")
     monkeypatch.setattr(language, "CJK_FONTS", ("No Such Font",))
-    with pytest.raises(ConfigError, match="apt-get install fonts-noto-cjk"):
+    with pytest.raises(
+        ConfigError, match="pip install 'd2lvgg\\[zh\\]', or on Debian or Ubuntu apt-get install fonts-noto-cjk"
+    ):
         language.use("zh")
 
 
@@ -61,6 +63,24 @@ def test_the_training_plot_and_the_network_drawing_render_chinese_without_missin
     drawing, missing = _drawn(lambda: draw_network(preset("d2l_vgg11_lab")))
     assert "批量规范化" in " ".join(t.get_text() for t in drawing.axes[0].texts)
     assert missing == []
+
+
+@pytest.mark.skipif(language.packaged_font() is None, reason="d2lvgg[zh] is not installed")
+def test_without_a_system_cjk_font_the_zh_extras_font_has_every_word_d2lvgg_draws(monkeypatch):
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
+    system = [font for font in font_manager.fontManager.ttflist if font.name not in language.CJK_FONTS]
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", system)  # a machine without a CJK font
+    monkeypatch.setattr(font_manager, "findSystemFonts", lambda fontext="ttf": [])
+    monkeypatch.setattr(language, "_collections", lambda: [])
+    assert language.cjk_font() == "Noto Sans CJK JP"
+    packaged = str(language.packaged_font())
+    assert [font.fname for font in font_manager.fontManager.ttflist if font.name == "Noto Sans CJK JP"] == [packaged]
+    font = FT2Font(packaged)
+    missing = {char for words in language.CHINESE.values() for char in words if not font.get_char_index(ord(char))}
+    assert missing == set()
+    assert "SIL Open Font License" in (language.packaged_font().parent / "LICENSE").read_text()
 
 
 def test_without_a_cjk_font_chinese_text_would_show_boxes():

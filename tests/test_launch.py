@@ -11,7 +11,15 @@ import pytest
 from d2lvgg import ConfigError, RunError
 from d2lvgg.backends.base import World
 from d2lvgg.tools import launch as launching
-from d2lvgg.tools.launch import _root_cause, launch, launch_command, launch_environment, without_nproc
+from d2lvgg.tools.launch import (
+    Nodes,
+    _root_cause,
+    launch,
+    launch_command,
+    launch_environment,
+    nodes_from,
+    without_launch_options,
+)
 
 
 def test_each_process_of_a_world_gets_a_contiguous_share_and_together_all_rows():
@@ -26,23 +34,43 @@ def test_each_process_of_a_world_gets_a_contiguous_share_and_together_all_rows()
 
 def test_the_launch_command_is_the_backends_launcher_running_d2lvgg_train():
     command = launch_command("torch", 2, ["--epochs", "1", "--out", "runs/x"], "runs/x")
-    assert command[:6] == [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m"]
-    assert command[6:] == ["d2lvgg", "train", "--epochs", "1", "--out", "runs/x"]
+    assert command[:5] == [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--node-rank=0"]
+    assert "--nproc-per-node=2" in command and "--master-addr=127.0.0.1" in command
+    assert command[-7:] == ["-m", "d2lvgg", "train", "--epochs", "1", "--out", "runs/x"]
     command = launch_command("mindspore", 4, ["--backend", "mindspore"], "runs/y")
     assert command[:3] == [sys.executable, "-m", "mindspore.parallel.cluster.run"]
-    assert "--worker_num=4" in command and "--log_dir=runs/y-msrun-logs" in command
+    assert {"--worker_num=4", "--local_worker_num=4", "--log_dir=runs/y-msrun-logs"} <= set(command)
     assert command[-4].endswith("d2lvgg/__main__.py") and command[-3:] == ["train", "--backend", "mindspore"]
     command = launch_command("paddle", 2, ["--backend", "paddle"], "runs/z")
-    assert command[:4] == [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node=2"]
+    assert command[:5] == [sys.executable, "-m", "paddle.distributed.launch", "--host=127.0.0.1", "--nnodes=1"]
     master = next(part for part in command if part.startswith("--master="))
     assert re.fullmatch(r"--master=127\.0\.0\.1:\d+", master) and "--log_dir=runs/z-paddle-logs" in command
     with pytest.raises(ConfigError, match="the jax backend has no data-parallel launcher: leave out --nproc"):
         launch_command("jax", 2, [], "runs/z")
 
 
+def test_on_two_machines_each_node_launches_its_share_and_names_node_0_as_the_rendezvous():
+    node = nodes_from(2, 1, "10.0.0.1:29500")
+    assert node == Nodes(2, 1, "10.0.0.1", 29500) and not node.loopback
+    command = launch_command("torch", 4, ["--out", "runs/x"], "runs/x", node)
+    assert "--nnodes=2" in command and "--node-rank=1" in command and "--nproc-per-node=4" in command
+    assert "--master-addr=10.0.0.1" in command and "--master-port=29500" in command
+    command = launch_command("mindspore", 4, [], "runs/x", node)
+    assert "--worker_num=8" in command and "--local_worker_num=4" in command and "--node_rank=1" in command
+    assert "--master_addr=10.0.0.1" in command and "--log_dir=runs/x-node1-msrun-logs" in command
+    command = launch_command("paddle", 1, [], "runs/x", node)
+    assert "--nnodes=2" in command and "--rank=1" in command and "--master=10.0.0.1:29500" in command
+    assert "--host=127.0.0.1" not in command  # a real network: the launcher finds this machine's address
+    loopback = nodes_from(2, 0, "127.0.0.1:29500")
+    assert loopback.loopback and "--host=127.0.0.1" in launch_command("paddle", 1, [], "runs/x", loopback)
+    assert nodes_from(2, 0, "[::1]:29500") == Nodes(2, 0, "::1", 29500)
+    assert nodes_from(3, 2, "head.lab:6000").host == "head.lab" and nodes_from(1, None, None) == Nodes()
+
+
 def test_the_launched_processes_do_not_relaunch():
-    assert without_nproc(["--epochs", "1", "--nproc", "2", "--out", "r"]) == ["--epochs", "1", "--out", "r"]
-    assert without_nproc(["--nproc=2", "--resume", "r"]) == ["--resume", "r"]
+    argv = ["--epochs", "1", "--nproc", "2", "--out", "r", "--nodes", "2", "--node-rank=1", "--master", "h:1"]
+    assert without_launch_options(argv) == ["--epochs", "1", "--out", "r"]
+    assert without_launch_options(["--nproc=2", "--resume", "r"]) == ["--resume", "r"]
 
 
 def test_the_launched_processes_find_this_interpreter_first_without_an_activated_venv(monkeypatch):
@@ -53,6 +81,8 @@ def test_the_launched_processes_find_this_interpreter_first_without_an_activated
     assert environment["GLOO_SOCKET_IFNAME"] == "eth7"  # the user's own setting wins over the launcher's
     monkeypatch.delenv("GLOO_SOCKET_IFNAME")
     assert launch_environment("torch")["GLOO_SOCKET_IFNAME"] == "lo"
+    across = launch_environment("torch", Nodes(2, 1, "10.0.0.1", 29500))
+    assert "GLOO_SOCKET_IFNAME" not in across and across["D2LVGG_NODE_RANK"] == "1"  # gloo finds the network itself
 
 
 def _fake_launcher(monkeypatch, script: str) -> None:
@@ -116,3 +146,52 @@ Container rank 1 status failed cmd ['python', '-u', 'main.py'] code -9 log runs/
 LAUNCH INFO 2026-12-04 11:44:39,104 ------------------------- ERROR LOG DETAIL -------------------------
 """
     assert _root_cause(paddle) == "rank 1 failed with exit code -9 (SIGKILL); its log: runs/x-paddle-logs/workerlog.1"
+
+
+def test_the_launchers_chatter_goes_to_the_log_only(tmp_path, monkeypatch, capsys):
+    chatter = "[2026-12-04 14:59:32,597] [    INFO] _client.py:1025 - HTTP Request: GET http://127.0.0.1:29544/ 200"
+    script = f"import sys; print({chatter!r}, file=sys.stderr); print('epoch 1/1', file=sys.stderr)"
+    _fake_launcher(monkeypatch, script)
+    assert launch("paddle", 2, [], str(tmp_path / "run")) == 0
+    assert capsys.readouterr().err == "epoch 1/1\n"
+    assert chatter in (tmp_path / "run-launch.log").read_text()
+
+
+def test_a_failed_node_says_where_the_run_folder_is_and_how_to_resume(tmp_path, monkeypatch):
+    _fake_launcher(monkeypatch, "import sys; sys.exit(1)")
+    out = str(tmp_path / "run")
+    said = f"of node 1 stopped .* in node 0's {out}: resume with .* --resume {out} --nproc 2$"
+    with pytest.raises(RunError, match=said):
+        launch("torch", 1, [], out, Nodes(2, 1, "10.0.0.1", 29500))
+    assert (tmp_path / "run-node1-launch.log").is_file()
+
+
+def test_a_lost_peer_is_named_by_the_error_the_worker_raised(tmp_path):
+    gloo = "/__w/pytorch/pytorch/third_party/gloo/gloo/transport/tcp"
+    advice = "This is typically caused by a remote worker hanging or bugs in the application."
+    report = f"""[rank0]: Traceback (most recent call last):
+[rank0]: RuntimeError: [{gloo}/pair.cc:537] Read error [127.0.0.1]:9953: Connection reset by peer. {advice}
+torch.distributed.elastic.multiprocessing.errors.ChildFailedError:
+Root Cause (first observed failure):
+  rank      : 0 (local_rank: 0)
+  exitcode  : 1 (pid: 11818)
+  traceback : To enable traceback see: https://pytorch.org/docs/stable/elastic/errors.html
+"""
+    said = (
+        f"rank 0 (local_rank: 0) failed with exit code 1 (pid: 11818): RuntimeError: [{gloo}/pair.cc:537] Read error "
+    )
+    assert _root_cause(report) == said + "[127.0.0.1]:9953: Connection reset by peer"
+    log = tmp_path / "workerlog.0"
+    log.write_text("epoch 1/3 ...\nRuntimeError: [pair.cc:584] TIMEOUT self_rank = 0 pair_rank = 1\n")
+    paddle = f"Container rank 0 status failed cmd ['python'] code 1 log {log}\n"
+    said = "rank 0 failed with exit code 1: RuntimeError: [pair.cc:584] TIMEOUT self_rank = 0 pair_rank = 1"
+    assert _root_cause(paddle) == f"{said}; its log: {log}"
+    logs = tmp_path / "run-msrun-logs"
+    logs.mkdir()
+    (logs / "scheduler.log").write_text(
+        "[ERROR] DISTRIBUTED ... The node: 1 is timed out.\nRuntimeError: The total number of timed out node is 1. "
+        "Timed out node list is: {1}, worker 1 is the first one timed out, please check its log.\n"
+    )
+    msrun = f"RuntimeError: Distributed job exited with exception. Please check logs in directory: {logs}.\n"
+    said = "RuntimeError: The total number of timed out node is 1. Timed out node list is: {1}, worker 1 is the first"
+    assert _root_cause(msrun) == f"{said} one timed out, please check its log; the logs: {logs}"

@@ -191,7 +191,10 @@ def test_resume_refuses_a_setting_it_cannot_change_instead_of_ignoring_it(tmp_pa
     assert main(["train", "--resume", str(tmp_path / "run"), *option]) == 2
     name = option[0].split("=")[0]
     err = capsys.readouterr().err
-    assert f"{name} cannot change mid-run (--resume takes only --epochs, --nproc, --lang)" in err
+    assert (
+        f"{name} cannot change mid-run (--resume takes only --epochs, --nproc, --nodes, --node-rank, --master, --lang)"
+        in err
+    )
 
 
 @pytest.mark.torch

@@ -15,6 +15,7 @@ parameters it trains either way (docs/architecture.md).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,24 @@ class Option:
 
 
 @dataclass(frozen=True)
+class Launcher:
+    """A framework's data-parallel launcher, as ``d2lvgg train --nproc`` starts it on each node (machine).
+
+    ``command`` may name {python}, {main} (d2lvgg's ``__main__.py``), {nproc} (processes on this node),
+    {nodes}, {world} (processes on all of them), {node_rank}, {host} and {port} (node 0's rendezvous)
+    and {logs} (where this node's logs go). Where every node is this machine (a loopback master),
+    ``loopback_arguments`` follow the launcher's module and ``loopback_environment`` is added.
+    """
+
+    command: tuple[str, ...]
+    environment: Mapping[str, str] = field(default_factory=dict)  # what it needs, unless the user set it
+    loopback_arguments: tuple[str, ...] = ()
+    loopback_environment: Mapping[str, str] = field(default_factory=dict)
+    programs: Mapping[str, str] = field(default_factory=dict)  # programs it runs -> how to install them
+    chatter: str = ""  # a regular expression of its stderr lines kept in the launch log only (empty: none)
+
+
+@dataclass(frozen=True)
 class Declaration:
     """What a backend is, known without importing its framework: the CLI, the docs and the tests read it."""
 
@@ -63,9 +82,7 @@ class Declaration:
     options: tuple[Option, ...] = ()  # settings only this backend has
     environment: Mapping[str, str] = field(default_factory=dict)  # set before the framework loads, unless set
     textbook: Mapping[str, Any] = field(default_factory=dict)  # spec options of this edition's network
-    launcher: tuple[str, ...] = ()  # data-parallel launch command ({python}, {nproc}, {main}, {out}, {port}); or none
-    launch_environment: Mapping[str, str] = field(default_factory=dict)  # what the launcher needs, unless set
-    launch_commands: Mapping[str, str] = field(default_factory=dict)  # programs it runs -> how to install them
+    launcher: Launcher | None = None  # how it trains data-parallel; or it does not
     textbook_loop: str = ""  # the edition's training loop the benchmark re-creates (empty: none)
     load_first: tuple[str, ...] = ()  # backends whose frameworks must be in the process before this one's
     checkpoint_suffixes: tuple[str, ...] = ()  # the framework's own weight files, for `weights import`
@@ -75,6 +92,16 @@ class Declaration:
     quiet: tuple[str, ...] = ()  # how warnings its framework gives on every load, of no use to a student, begin
     onnx_needs: tuple[str, ...] = ()  # modules its ONNX exporter needs beside the framework (pip names them alike)
     no_onnx: str = ""  # why its networks cannot be written as ONNX (empty: they can)
+
+
+# Set by ``d2lvgg train --nodes N --node-rank R`` for the processes it launches: which node they run on.
+NODE_RANK = "D2LVGG_NODE_RANK"
+
+
+def node_rank() -> int:
+    """The node this process was launched on (0 where no multi-node launch started it): only node 0's leader
+    writes the run folder, so the processes of other nodes never look at it before training."""
+    return int(os.environ.get(NODE_RANK, "0"))
 
 
 @dataclass(frozen=True)

@@ -107,7 +107,12 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--resume", metavar="RUN_DIR", help="continue an interrupted run with its own settings (or to other --epochs)"
     )
-    p.add_argument("--nproc", type=int, help="train data-parallel in N processes, started by the backend's launcher")
+    p.add_argument(
+        "--nproc", type=int, help="train data-parallel in N processes (on each node), started by the backend's launcher"
+    )
+    p.add_argument("--nodes", type=int, default=1, help="machines the run spans; each runs this command (default: 1)")
+    p.add_argument("--node-rank", type=int, metavar="R", help="with --nodes: this machine's rank, 0 on --master's")
+    p.add_argument("--master", metavar="HOST:PORT", help="with --nodes: node 0's address and a free port there")
     p.add_argument(
         "--threads", type=int, help="CPU threads (default: the fastest of 1 and every core, timed before epoch 1)"
     )

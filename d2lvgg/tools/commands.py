@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..model.spec import VGGSpec
 from ..training.config import AUTO_RECIPE, TrainConfig, auto_recipe, recipe_spec
 from .arguments import arch_overrides, backend_options
+
+if TYPE_CHECKING:
+    from .launch import Nodes
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
@@ -50,34 +53,48 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..training.loop import resumable, resume, train
     from ..training.rundir import RunDir
     from ..training.setup import check_shares, default_run_dir
-    from .launch import require_launcher
+    from .launch import nodes_from, require_launcher
 
+    nodes = nodes_from(args.nodes, args.node_rank, args.master)
+    launched = args.nproc is not None or nodes.count > 1
+    nproc = _processes_per_node(args.nproc, nodes.count) if launched else 1
     if args.resume:
         _refuse_settings_fixed_by_the_run(args.argv[1:])
-        if args.nproc is not None:
+        if launched:
             _, _, config, _ = resumable(args.resume, args.epochs)  # refuse a finished or damaged run before launching
-            return _launch(args, config.backend, args.resume)
+            return _launch(args, config.backend, args.resume, nproc, nodes)
         resume(args.resume, epochs=args.epochs, progress=sys.stderr.isatty())
         return 0
     # Everything that needs no framework is checked first, in about a second: `--recipe auto`
     # loads one to look for a GPU, which takes 15-30 s on a busy machine.
-    if args.nproc is not None:
+    if launched:
         require_launcher(args.backend)
+    if nodes.count > 1 and not args.out:
+        raise ConfigError(
+            f"--nodes {nodes.count} needs --out RUN_DIR: every node runs the same command, folder included"
+        )
     chosen = _named_recipe(args)
     spec, config = _train_settings(args, chosen or "d2l-cpu")
-    if args.nproc is not None:
-        if args.nproc < 2:
-            raise ConfigError(f"--nproc must be 2 or more, got {args.nproc}; for one process leave it out")
-        check_shares(World(size=args.nproc), config)
-    if args.out:
+    if launched:
+        check_shares(World(size=nodes.count * nproc), config)
+    if args.out and nodes.rank == 0:  # only node 0 writes the run folder
         RunDir.check_new(args.out, overwrite=args.overwrite)
     if chosen is None:
         spec, config = _train_settings(args, _auto_recipe(args))
-    if args.nproc is not None:
-        out = RunDir.check_new(args.out or default_run_dir(spec, config.backend), overwrite=args.overwrite)
-        return _launch(args, config.backend, str(out))
+    if launched:
+        out = args.out if nodes.rank else RunDir.check_new(args.out or default_run_dir(spec, config.backend))
+        return _launch(args, config.backend, str(out), nproc, nodes)
     train(spec, config, out=args.out, overwrite=args.overwrite, progress=sys.stderr.isatty())
     return 0
+
+
+def _processes_per_node(nproc: int | None, nodes: int) -> int:
+    """``--nproc``: 2 or more on one machine; 1 or more (1 if not given) on each of several."""
+    if nodes == 1 and (nproc is None or nproc < 2):
+        raise ConfigError(f"--nproc must be 2 or more, got {nproc}; for one process leave it out")
+    if nproc is not None and nproc < 1:
+        raise ConfigError(f"--nproc must be 1 or more (processes on each node), got {nproc}")
+    return nproc or 1
 
 
 def _train_settings(args: argparse.Namespace, recipe: str) -> tuple[VGGSpec, TrainConfig]:
@@ -107,7 +124,7 @@ def _train_settings(args: argparse.Namespace, recipe: str) -> tuple[VGGSpec, Tra
 
 
 # What ``--resume`` takes beside the run folder: the rest is the run's own, recorded in its config.json.
-RESUME_OPTIONS = ("--resume", "--epochs", "--nproc", "--lang")
+RESUME_OPTIONS = ("--resume", "--epochs", "--nproc", "--nodes", "--node-rank", "--master", "--lang")
 
 
 def _refuse_settings_fixed_by_the_run(argv: list[str]) -> None:
@@ -121,14 +138,14 @@ def _refuse_settings_fixed_by_the_run(argv: list[str]) -> None:
             )
 
 
-def _launch(args: argparse.Namespace, backend: str, out: str) -> int:
-    """``--nproc N``: this command in N processes under the backend's launcher, all writing to ``out``."""
-    from .launch import launch, without_nproc
+def _launch(args: argparse.Namespace, backend: str, out: str, nproc: int, nodes: Nodes) -> int:
+    """This command in ``nproc`` processes on this node under the backend's launcher, all writing to ``out``."""
+    from .launch import launch, without_launch_options
 
-    train_args = without_nproc(args.argv[1:])
+    train_args = without_launch_options(args.argv[1:])
     if not args.resume and not args.out:
         train_args += ["--out", out]  # the processes must agree on one folder
-    return launch(backend, args.nproc, train_args, out)
+    return launch(backend, nproc, train_args, out, nodes)
 
 
 def _named_recipe(args: argparse.Namespace) -> str | None:

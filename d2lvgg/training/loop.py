@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import language
-from ..backends.base import Runner
+from ..backends.base import Runner, node_rank
 from ..data.fashion_mnist import load_fashion_mnist
 from ..data.pipeline import epoch_batches
 from ..errors import ConfigError, RunError
@@ -54,7 +54,9 @@ def train(
     config = config or TrainConfig()
     check_fits_fashion_mnist(spec)
     language.current()  # the plot's language and font, checked before the first epoch rather than after the last
-    out = RunDir.check_new(out or default_run_dir(spec, config.backend), overwrite=overwrite)
+    out = Path(out or default_run_dir(spec, config.backend))
+    if node_rank() == 0:  # another node's processes never write the run folder: node 0's leader does
+        RunDir.check_new(out, overwrite=overwrite)
     data = load_fashion_mnist(config.data_dir)  # fails on missing or damaged data before a run folder is made
     network = ir.lower(spec)
     runner = make_runner(network, config)

@@ -6,7 +6,7 @@ This file declares the backend without importing MindSpore; ``backend.py`` imple
 import os
 import tempfile
 
-from ..base import Declaration, Option
+from ..base import Declaration, Launcher, Option
 
 DECLARATION = Declaration(
     title="MindSpore",
@@ -25,20 +25,24 @@ DECLARATION = Declaration(
         "MS_OM_PATH": os.path.join(tempfile.gettempdir(), "d2lvgg-mindspore"),
     },
     textbook={"conv_bias": False},  # the MindSpore edition leaves nn.Conv2d's has_bias at its default, False
-    # Data-parallel: msrun on this machine; it runs a script (d2lvgg's __main__.py) and keeps its
-    # processes' logs beside the run folder.
-    launcher=(
-        "{python}",
-        "-m",
-        "mindspore.parallel.cluster.run",
-        "--worker_num={nproc}",
-        "--local_worker_num={nproc}",
-        "--master_addr=127.0.0.1",
-        "--join=True",
-        "--log_dir={out}-msrun-logs",
-        "{main}",
+    # Data-parallel: msrun, which runs a script (d2lvgg's __main__.py), starts the world's scheduler on
+    # the node that has the master's address, and keeps each node's logs beside the run folder.
+    launcher=Launcher(
+        command=(
+            "{python}",
+            "-m",
+            "mindspore.parallel.cluster.run",
+            "--worker_num={world}",
+            "--local_worker_num={nproc}",
+            "--node_rank={node_rank}",
+            "--master_addr={host}",
+            "--master_port={port}",
+            "--join=True",
+            "--log_dir={logs}-msrun-logs",
+            "{main}",
+        ),
+        programs={"ip": "Debian and Ubuntu: apt-get install iproute2"},  # msrun reads the interfaces with it
     ),
-    launch_commands={"ip": "Debian and Ubuntu: apt-get install iproute2"},  # msrun reads the interfaces with it
     textbook_loop="the MindSpore port's train_ch6",  # a step cell per batch, a host read after each
     checkpoint_suffixes=(".ckpt",),  # MindSpore's checkpoints (MindCV's among them)
     device_names={"cuda": "gpu"},

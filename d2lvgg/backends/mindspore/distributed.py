@@ -14,7 +14,7 @@ import numpy as np
 from mindspore import nn, ops
 from mindspore.communication import get_group_size, get_rank, init
 
-from ..base import World
+from ..base import World, node_rank
 
 
 def launched() -> bool:
@@ -26,6 +26,10 @@ def join_world() -> World:
     """The launched world (its collectives started, data-parallel mode set), or the world of one."""
     if not launched():
         return World()
+    if os.environ.get("MS_ROLE") == "MS_SCHED" and node_rank() > 0:
+        # msrun starts a scheduler on every node that has the master's address, so two nodes on one
+        # machine would start two: the world's is node 0's, and this one has nothing to do.
+        raise SystemExit(0)
     init()
     ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True)
     return World(get_rank(), get_group_size(), "mindspore.communication (msrun)")

@@ -3,7 +3,7 @@
 This file declares the backend without importing PaddlePaddle; ``backend.py`` implements the contract.
 """
 
-from ..base import Declaration, Option
+from ..base import Declaration, Launcher, Option
 
 DECLARATION = Declaration(
     title="PaddlePaddle",
@@ -30,18 +30,24 @@ DECLARATION = Declaration(
         "write the weights as safetensors or .npz instead"
     },
     device_names={"cuda": "gpu"},
-    launch_environment={"PYTHONWARNINGS": "ignore:No ccache found:UserWarning"},  # the launcher loads paddle too
-    # Data-parallel: PaddlePaddle's own launcher, gloo on a CPU (NCCL on GPUs), its rendezvous on a free
-    # port of this machine; a failed worker is not restarted, and each process's log is kept.
-    launcher=(
-        "{python}",
-        "-m",
-        "paddle.distributed.launch",
-        "--nproc_per_node={nproc}",
-        "--master=127.0.0.1:{port}",
-        "--max_restart=0",
-        "--log_level=WARNING",
-        "--log_dir={out}-paddle-logs",
-        "{main}",
+    # Data-parallel: PaddlePaddle's own launcher, gloo on a CPU (NCCL on GPUs), node 0's address its
+    # rendezvous; a failed worker is not restarted, and each node's process logs are kept.
+    launcher=Launcher(
+        command=(
+            "{python}",
+            "-m",
+            "paddle.distributed.launch",
+            "--nnodes={nodes}",
+            "--rank={node_rank}",
+            "--nproc_per_node={nproc}",
+            "--master={host}:{port}",
+            "--max_restart=0",
+            "--log_level=WARNING",
+            "--log_dir={logs}-paddle-logs",
+            "{main}",
+        ),
+        environment={"PYTHONWARNINGS": "ignore:No ccache found:UserWarning"},  # the launcher loads paddle too
+        loopback_arguments=("--host=127.0.0.1",),  # else it finds this machine's address by its hostname
+        chatter=r"\[.*\] \[ *INFO\] _client\.py|LAUNCH WARNING .* Host ip reset",  # rendezvous HTTP requests
     ),
 )

@@ -3,7 +3,7 @@
 This file declares the backend without importing PyTorch; ``backend.py`` implements the contract.
 """
 
-from ..base import Declaration, Option
+from ..base import Declaration, Launcher, Option
 
 DECLARATION = Declaration(
     title="PyTorch",
@@ -21,9 +21,23 @@ DECLARATION = Declaration(
         Option("amp", "auto", "bfloat16 autocast (auto: on a GPU)", ("auto", "on", "off"), "--amp", plain="off"),
         Option("compile", "auto", "torch.compile (auto: on a GPU)", ("auto", "on", "off"), "--compile", plain="off"),
     ),
-    # Data-parallel: torchrun on this machine ({nproc} processes, gloo over the loopback on a CPU).
-    launcher=("{python}", "-m", "torch.distributed.run", "--standalone", "--nproc-per-node={nproc}", "-m", "d2lvgg"),
-    launch_environment={"GLOO_SOCKET_IFNAME": "lo"},
+    # Data-parallel: torchrun, node 0's address the static rendezvous; gloo on a CPU (over the loopback
+    # where every node is this machine), NCCL on GPUs.
+    launcher=Launcher(
+        command=(
+            "{python}",
+            "-m",
+            "torch.distributed.run",
+            "--nnodes={nodes}",
+            "--node-rank={node_rank}",
+            "--nproc-per-node={nproc}",
+            "--master-addr={host}",
+            "--master-port={port}",
+            "-m",
+            "d2lvgg",
+        ),
+        loopback_environment={"GLOO_SOCKET_IFNAME": "lo"},
+    ),
     textbook_loop="d2l-zh's train_ch6, PyTorch tab",  # the benchmark re-creates it (DataLoader workers, Pillow)
     checkpoint_suffixes=(".pt", ".pth", ".bin"),  # torch.save's state_dicts
     onnx_needs=("onnxscript",),  # torch.onnx.export(dynamo=True) builds the graph with it
