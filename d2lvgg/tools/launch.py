@@ -142,11 +142,8 @@ def launch(backend: str, nproc: int, train_args: list[str], out: str, nodes: Nod
         )
         return 0
     if status:
-        here = (
-            f"the {nproc} training processes of node {nodes.rank}"
-            if nodes.count > 1
-            else f"the {nproc} training processes"
-        )
+        processes = f"{nproc} training process{'es' if nproc > 1 else ''}"
+        here = f"the {processes} of node {nodes.rank}" if nodes.count > 1 else f"the {processes}"
         where = "kept in" if nodes.rank == 0 else "in node 0's"
         raise RunError(
             f"{here} stopped ({cause or f'exit status {status}'}; the launcher's report is in {log}); "
