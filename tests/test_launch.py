@@ -195,3 +195,5 @@ Root Cause (first observed failure):
     msrun = f"RuntimeError: Distributed job exited with exception. Please check logs in directory: {logs}.\n"
     said = "RuntimeError: The total number of timed out node is 1. Timed out node list is: {1}, worker 1 is the first"
     assert _root_cause(msrun) == f"{said} one timed out, please check its log; the logs: {logs}"
+    killed = "[ERROR] ME(19560) [_api.py:365] Worker process 19572 exit with exception. Error code: -9.\n" + msrun
+    assert _root_cause(killed).startswith("worker process 19572 failed with exit code -9 (SIGKILL); " + said)

@@ -153,8 +153,8 @@ def launch(backend: str, nproc: int, train_args: list[str], out: str, nodes: Nod
 
 
 # Where a launcher's report of a failure begins: a traceback (torchrun prefixes a worker's lines with its
-# rank), or PaddlePaddle's launcher's error block.
-REPORT = re.compile(r"(\[rank\d+\]: )?Traceback \(most recent call last\)|LAUNCH ERROR")
+# rank), PaddlePaddle's launcher's error block, or msrun's first error line.
+REPORT = re.compile(r"(\[rank\d+\]: )?Traceback \(most recent call last\)|LAUNCH ERROR|\[ERROR\] ME\(")
 
 
 def _run_keeping_the_report(
@@ -178,22 +178,22 @@ def _run_keeping_the_report(
 
 
 def _root_cause(report: str) -> str:
-    """The failed rank, its exit code and signal, and the error it raised, from torchrun's "Root Cause" block
-    or PaddlePaddle's launcher's "Container failed" line (and the log it names); else a traceback's last line."""
+    """The failed rank, its exit code and signal, and the error it raised, from torchrun's "Root Cause" block,
+    PaddlePaddle's launcher's "Container failed" line or msrun's failed worker (and the logs they name); else a
+    traceback's last line."""
     paddle = re.search(r"Container rank (\d+) status failed cmd .* code (-?\d+) log (\S+)", report)
     if paddle:
         rank, code, log = paddle.groups()
-        signal_name = f" ({signal.Signals(-int(code)).name})" if int(code) < 0 else ""
         raised = _last_error(Path(log).read_text(errors="replace")) if Path(log).is_file() else ""
-        return f"rank {rank} failed with exit code {code}{signal_name}{f': {raised}' if raised else ''}; its log: {log}"
+        return f"rank {rank} failed with exit code {_exit(code)}{f': {raised}' if raised else ''}; its log: {log}"
     msrun = re.search(r"Please check logs in directory: (\S+?)\.?$", report, re.M)
-    if msrun:  # msrun's scheduler says which worker failed or was lost, the worker what it raised
+    if msrun:  # msrun names the first worker that failed, its scheduler which one it lost, the worker what it raised
         logs = Path(msrun[1])
+        worker = re.search(r"Worker process (\d+) exit with exception\. Error code: (-?\d+)", report)
+        first = f"worker process {worker[1]} failed with exit code {_exit(worker[2])}; " if worker else ""
         paths = [path for path in [logs / "scheduler.log", *sorted(logs.glob("worker_*"))] if path.is_file()]
-        raised = next(
-            filter(None, (_last_error(path.read_text(errors="replace")) for path in paths)), "a process failed"
-        )
-        return f"{raised}; the logs: {logs}"
+        raised = next(filter(None, (_last_error(path.read_text(errors="replace")) for path in paths)), "")
+        return f"{first}{raised or 'a process failed'}; the logs: {logs}"
     found = {
         key: " ".join(value.split())
         for key, value in re.findall(r"^\s*(rank|exitcode|traceback)\s*:(.+)$", report, re.M)
@@ -205,6 +205,11 @@ def _root_cause(report: str) -> str:
         return f"rank {found['rank']} failed with exit code {found['exitcode']}{f': {how}' if how else ''}"
     lines = [line for line in report.splitlines() if line.strip()]
     return lines[-1].strip() if lines else ""
+
+
+def _exit(code: str) -> str:
+    """An exit code as launchers report it, with the signal's name where it is a signal's (-9: SIGKILL)."""
+    return f"{code} ({signal.Signals(-int(code)).name})" if int(code) < 0 else code
 
 
 def _last_error(text: str) -> str:
