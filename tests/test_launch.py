@@ -11,6 +11,7 @@ import pytest
 from d2lvgg import ConfigError, RunError
 from d2lvgg.backends.base import World
 from d2lvgg.tools import launch as launching
+from d2lvgg.tools.cli import main
 from d2lvgg.tools.launch import (
     Nodes,
     _root_cause,
@@ -197,3 +198,18 @@ Root Cause (first observed failure):
     assert _root_cause(msrun) == f"{said} one timed out, please check its log; the logs: {logs}"
     killed = "[ERROR] ME(19560) [_api.py:365] Worker process 19572 exit with exception. Error code: -9.\n" + msrun
     assert _root_cause(killed).startswith("worker process 19572 failed with exit code -9 (SIGKILL); " + said)
+
+
+def test_overwrite_reaches_a_launched_run_and_other_nodes_leave_the_folder_alone(tmp_path, monkeypatch):
+    launched = []
+    monkeypatch.setattr(launching, "launch", lambda *args: launched.append(args) or 0)
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "result.json").write_text("{}")  # an earlier run's
+    argv = ["train", "--arch", "d2l_vgg11", "--ratio", "16", "--head", "256,256", "--resize", "32", "--out", str(out)]
+    assert main([*argv, "--nproc", "2"]) == 2  # refused: it holds files
+    assert main([*argv, "--nproc", "2", "--overwrite"]) == 0
+    assert main([*argv, "--nodes", "2", "--node-rank", "1", "--master", "10.0.0.1:29500"]) == 0  # not node 0's
+    (_, nproc, train_args, folder, nodes), (*_, across) = launched
+    assert nproc == 2 and folder == str(out) and "--overwrite" in train_args and "--nproc" not in train_args
+    assert across == Nodes(2, 1, "10.0.0.1", 29500)

@@ -82,7 +82,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if chosen is None:
         spec, config = _train_settings(args, _auto_recipe(args))
     if launched:
-        out = args.out if nodes.rank else RunDir.check_new(args.out or default_run_dir(spec, config.backend))
+        out = args.out or default_run_dir(spec, config.backend)
+        out = out if nodes.rank else RunDir.check_new(out, overwrite=args.overwrite)
         return _launch(args, config.backend, str(out), nproc, nodes)
     train(spec, config, out=args.out, overwrite=args.overwrite, progress=sys.stderr.isatty())
     return 0
