@@ -78,7 +78,7 @@ def main() -> None:
         "cores": os.cpu_count(),
         "load_average": loads,
         "python": platform.python_version(),
-        "versions": {backend: _version(backend) for backend in args.backends},
+        "versions": {backend: get_backend(backend).version() for backend in args.backends},
         "examples_per_sec": runs,
     }
     out = Path(args.out)
@@ -89,10 +89,6 @@ def main() -> None:
     for backend, ways in runs.items():
         print(f"| {backend} | " + " | ".join(f"{statistics.median(ways[way]):,.0f}" for way in WAYS) + " |")
     print(f"wrote {path}")
-
-
-def _version(backend: str) -> str:
-    return get_backend(backend).version()
 
 
 if __name__ == "__main__":

@@ -102,17 +102,19 @@ def cjk_font() -> str | None:
         for path in font_manager.findSystemFonts(fontext="ttf") + _collections():
             if "cjk" in path.lower() or "wqy" in path.lower():
                 font_manager.fontManager.addfont(path)
-    packaged = packaged_font()
-    if first() is None and packaged:
+    if first() is None and (packaged := packaged_font()):
         font_manager.fontManager.addfont(str(packaged))
     return first()
 
 
 def packaged_font() -> Path | None:
     """The font file ``pip install 'd2lvgg[zh]'`` installed, or ``None``."""
-    found = importlib.util.find_spec(PACKAGED_FONT[0])
-    folder = Path(found.origin).parent if found and found.origin else None
-    return folder / PACKAGED_FONT[1] if folder and (folder / PACKAGED_FONT[1]).is_file() else None
+    package, file = PACKAGED_FONT
+    found = importlib.util.find_spec(package)
+    if found is None or found.origin is None:
+        return None
+    path = Path(found.origin).parent / file
+    return path if path.is_file() else None
 
 
 def _collections() -> list[str]:

@@ -101,17 +101,19 @@ def test_two_nodes_end_with_the_weights_of_one(tmp_path, one_process, backend, t
         assert " --master " not in Path(f"{out}-node{rank}-launch.log").read_text()
 
 
-def _worker(out: Path, rank: int, variable: str) -> int:
-    """The pid of the training process of ``rank`` (its launcher's ``variable``) writing to ``out`` (from /proc)."""
-    for pid in filter(str.isdigit, os.listdir("/proc")):
+def _processes(out: Path, variable: str, value: int) -> list[int]:
+    """The pids of what trains into ``out`` (launchers and training processes) with ``variable=value`` in its
+    environment, from /proc, oldest first."""
+    found = []
+    for pid in sorted(filter(str.isdigit, os.listdir("/proc")), key=int):
         try:
             command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             environment = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if str(out).encode() in command and b"train" in command and f"{variable}={rank}".encode() in environment:
-            return int(pid)
-    raise AssertionError(f"no rank {rank} process for {out}")
+        if str(out).encode() in command and b"train" in command and f"{variable}={value}".encode() in environment:
+            found.append(int(pid))
+    return found
 
 
 @pytest.mark.parametrize(
@@ -146,7 +148,7 @@ def test_a_killed_worker_stops_the_others_and_the_run_resumes(tmp_path, backend,
     checkpoint = out / "checkpoint.npz"
     while not checkpoint.exists() and launcher.poll() is None:
         time.sleep(0.2)
-    os.kill(_worker(out, 1, rank_variable), signal.SIGKILL)
+    os.kill(_processes(out, rank_variable, 1)[0], signal.SIGKILL)
     _, err = launcher.communicate(timeout=300)  # bounded: the survivors must not hang
     assert launcher.returncode == 2
     assert f"resume with d2lvgg train --resume {out} --nproc 2" in err.splitlines()[-1]
@@ -170,20 +172,6 @@ def test_a_batch_too_small_to_share_is_refused_before_launching(tmp_path, capsys
     assert not (tmp_path / "run").exists()
 
 
-def _processes_of_node(out: Path, rank: int) -> list[int]:
-    """The pids of what ``d2lvgg train --node-rank RANK`` started for ``out``: its launcher and every process."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            command = Path(f"/proc/{pid}/cmdline").read_bytes()
-            environment = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if str(out).encode() in command and f"D2LVGG_NODE_RANK={rank}".encode() in environment:
-            found.append(int(pid))
-    return found
-
-
 @pytest.mark.parametrize(
     "backend",
     [
@@ -200,7 +188,7 @@ def test_a_lost_node_stops_the_other_and_the_run_resumes_on_one(tmp_path, backen
     while not (out / "checkpoint.npz").exists() and nodes[0].poll() is None:
         time.sleep(0.2)
     lost = time.monotonic()
-    for pid in [nodes[1].pid, *_processes_of_node(out, 1)]:  # the machine of node 1 goes away
+    for pid in [nodes[1].pid, *_processes(out, "D2LVGG_NODE_RANK", 1)]:  # the machine of node 1 goes away
         os.kill(pid, signal.SIGKILL)
     _, err = nodes[0].communicate(timeout=300)  # bounded: node 0 must not hang
     print(f"{backend}: node 0 stopped {time.monotonic() - lost:.1f} s after node 1 was lost: {err.splitlines()[-1]}")

@@ -53,11 +53,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..training.loop import resumable, resume, train
     from ..training.rundir import RunDir
     from ..training.setup import check_shares, default_run_dir
-    from .launch import nodes_from, require_launcher
+    from .launch import nodes_from, processes_per_node, require_launcher
 
     nodes = nodes_from(args.nodes, args.node_rank, args.master)
     launched = args.nproc is not None or nodes.count > 1
-    nproc = _processes_per_node(args.nproc, nodes.count) if launched else 1
+    nproc = processes_per_node(args.nproc, nodes.count) if launched else 1
     if args.resume:
         _refuse_settings_fixed_by_the_run(args.argv[1:])
         if launched:
@@ -87,15 +87,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _launch(args, config.backend, str(out), nproc, nodes)
     train(spec, config, out=args.out, overwrite=args.overwrite, progress=sys.stderr.isatty())
     return 0
-
-
-def _processes_per_node(nproc: int | None, nodes: int) -> int:
-    """``--nproc``: 2 or more on one machine; 1 or more (1 if not given) on each of several."""
-    if nodes == 1 and (nproc is None or nproc < 2):
-        raise ConfigError(f"--nproc must be 2 or more, got {nproc}; for one process leave it out")
-    if nproc is not None and nproc < 1:
-        raise ConfigError(f"--nproc must be 1 or more (processes on each node), got {nproc}")
-    return nproc or 1
 
 
 def _train_settings(args: argparse.Namespace, recipe: str) -> tuple[VGGSpec, TrainConfig]:

@@ -74,6 +74,15 @@ def nodes_from(count: int, rank: int | None, master: str | None) -> Nodes:
     return Nodes(count, rank, found[1], int(found[2]))
 
 
+def processes_per_node(nproc: int | None, nodes: int) -> int:
+    """``--nproc``: 2 or more on one machine; 1 or more (1 if not given) on each of several."""
+    if nodes == 1 and (nproc is None or nproc < 2):
+        raise ConfigError(f"--nproc must be 2 or more, got {nproc}; for one process leave it out")
+    if nproc is not None and nproc < 1:
+        raise ConfigError(f"--nproc must be 1 or more (processes on each node), got {nproc}")
+    return nproc or 1
+
+
 def require_launcher(backend: str) -> Launcher:
     """``backend``'s launcher; a one-line refusal where it has none."""
     launcher = declaration(backend).launcher
@@ -121,9 +130,7 @@ def launch_environment(backend: str, nodes: Nodes = Nodes()) -> dict[str, str]:
 
 def launch(backend: str, nproc: int, train_args: list[str], out: str, nodes: Nodes = Nodes()) -> int:
     """Run the launcher, printing its command first; a failure names the run folder to resume."""
-    world = nodes.count * nproc
-    if world < 2:
-        raise ConfigError(f"--nproc must be 2 or more, got {nproc}; for one process leave it out")
+    world = nodes.count * processes_per_node(nproc, nodes.count)
     command = launch_command(backend, nproc, train_args, out, nodes)
     environment = launch_environment(backend, nodes)
     launcher = require_launcher(backend)
