@@ -1,4 +1,9 @@
-"""nox sessions: lint, types, the framework-free tests on every Python, the package, one per backend, parity, docs."""
+"""nox sessions: lint, types, the framework-free tests on every Python, the package, one per backend, parity, docs.
+
+``nox`` alone (CI's command) installs each framework once: ``frameworks`` holds the four that share numpy 1
+(PyTorch, MindSpore, PaddlePaddle, TensorFlow) and runs their suites, every pair's parity and the docs in one
+environment; ``tests-jax`` holds JAX, which needs numpy 2. The per-backend sessions are for checking one install.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +12,12 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nox
 
-nox.options.sessions = [
-    "lint",
-    "typecheck",
-    "tests",
-    "package",
-    "tests-torch",
-    "tests-mindspore",
-    "tests-paddle",
-    "tests-tensorflow",
-    "tests-jax",
-    "docs",
-    "docs-browser",
-]
+nox.options.sessions = ["lint", "typecheck", "tests", "package", "frameworks", "frameworks-jax", "docs-browser"]
 nox.options.reuse_existing_virtualenvs = True
 
 # The framework-free suite runs on every supported Python; the framework sessions on 3.11, where the
@@ -32,6 +26,12 @@ PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 FRAMEWORK_PYTHON = "3.11"
 
 CONSTRAINTS = ("-c", ".ci/constraints.txt")
+# Test workers: one per core, at most four (each may hold a framework of 1-2 GB); each worker computes on its share
+# of the cores (tests/conftest.py), so two workers on two cores do not fight over spinning threads.
+WORKERS = str(min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+# Every framework beside another in one environment, for what compares them: ONNX exporters, MindCV's VGG.
+NUMPY1_FRAMEWORKS = "torch,mindspore,paddle,tensorflow,onnx"
+EXPORTERS = ("mindcv", "paddle2onnx", "tf2onnx")
 
 
 def _runs(python: str) -> bool:
@@ -54,15 +54,33 @@ if MISSING:
 DISCARD_ENVS = os.environ.get("D2LVGG_NOX_DISCARD_ENVS") == "1"
 
 
+# Each session's seconds, installing and the rest, one line a session: .ci/run prints them at its end.
+TIMINGS = Path(".nox", "timings.tsv")
+_installing: dict[str, float] = {}
+
+
+def install(session: nox.Session, *args: str) -> None:
+    """``session.install``, its time counted as the session's install time."""
+    started = time.monotonic()
+    session.install(*args)
+    _installing[session.name] = _installing.get(session.name, 0.0) + time.monotonic() - started
+
+
 def discarding_session(**options):
-    """``nox.session`` that deletes the session's environment afterwards when DISCARD_ENVS is set."""
+    """``nox.session`` that records its time and deletes the session's environment afterwards when DISCARD_ENVS
+    is set."""
 
     def register(func):
         @functools.wraps(func)
         def run(session: nox.Session) -> None:
+            started = time.monotonic()
             try:
                 func(session)
             finally:
+                total, installing = time.monotonic() - started, _installing.pop(session.name, 0.0)
+                TIMINGS.parent.mkdir(exist_ok=True)
+                with TIMINGS.open("a") as timings:
+                    timings.write(f"{session.name}\t{installing:.0f}\t{total - installing:.0f}\n")
                 if DISCARD_ENVS:
                     shutil.rmtree(session.virtualenv.location, ignore_errors=True)
 
@@ -71,10 +89,22 @@ def discarding_session(**options):
     return register
 
 
+def run_pytest(session: nox.Session, selection: str, env: dict[str, str] | None = None) -> None:
+    """The tests ``selection`` picks: those that may share the cores on parallel workers, then those marked
+    ``serial`` (they time steps, start launchers or kill processes) alone; the 15 slowest of each are listed.
+
+    A crashed worker fails the run at once: pytest-xdist would hang waiting on the crashed worker's tests.
+    """
+    selected = ("pytest", "--durations=15", *session.posargs)
+    parallel = ("-n", WORKERS, "--dist", "loadscope", "--max-worker-restart=0")
+    session.run(*selected, "-m", f"({selection}) and not serial", *parallel, env=env)
+    session.run(*selected, "-m", f"({selection}) and serial", env=env, success_codes=[0, 5])  # 5: none selected
+
+
 @discarding_session()
 def lint(session: nox.Session) -> None:
     """ruff: style and common bugs."""
-    session.install("ruff>=0.4")
+    install(session, "ruff>=0.4")
     session.run("ruff", "check", "d2lvgg", "tests", "benchmarks", "noxfile.py")
     session.run("ruff", "format", "--check", "d2lvgg", "tests", "benchmarks", "noxfile.py")
 
@@ -82,21 +112,21 @@ def lint(session: nox.Session) -> None:
 @discarding_session(python=FRAMEWORK_PYTHON)
 def typecheck(session: nox.Session) -> None:
     """mypy over d2lvgg/: its own code typed, the frameworks read as Any (settings in pyproject.toml)."""
-    session.install("-e", ".[dev]", "mypy>=1.10", *CONSTRAINTS)
+    install(session, "-e", ".[dev]", "mypy>=1.10", *CONSTRAINTS)
     session.run("mypy")
 
 
 @discarding_session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """The spec, analysis, data and CLI tests: no deep-learning framework installed."""
-    session.install("-e", ".[dev,zh]", *CONSTRAINTS)
-    session.run("pytest", "-m", "not (torch or mindspore or paddle or tensorflow or jax or parity)", *session.posargs)
+    install(session, "-e", ".[dev,zh]", *CONSTRAINTS)
+    run_pytest(session, "not (torch or mindspore or paddle or tensorflow or jax or parity)")
 
 
 @discarding_session(python=FRAMEWORK_PYTHON)
 def package(session: nox.Session) -> None:
     """Build the sdist and the wheel, then install each (not editable) and use it from outside the checkout."""
-    session.install("build")
+    install(session, "build")
     dist = Path(session.create_tmp()) / "dist"
     shutil.rmtree(dist, ignore_errors=True)
     session.run("python", "-m", "build", "--outdir", str(dist))
@@ -112,85 +142,92 @@ def package(session: nox.Session) -> None:
         session.run("python", "-m", "pip", "uninstall", "-y", "d2lvgg")
 
 
+@discarding_session(python=FRAMEWORK_PYTHON)
+def frameworks(session: nox.Session) -> None:
+    """CI's session for the four frameworks that share numpy 1, installed once: every test of theirs (the slow
+    trainings included), parity between every pair of them, then the site, built with all four (``docs``)."""
+    install(session, "-e", f".[dev,docs,zh,{NUMPY1_FRAMEWORKS}]", *EXPORTERS, *CONSTRAINTS)
+    run_pytest(session, "torch or mindspore or paddle or tensorflow or parity")
+    build_docs(session)
+
+
+@discarding_session(name="frameworks-jax", python=FRAMEWORK_PYTHON)
+def frameworks_jax(session: nox.Session) -> None:
+    """CI's session for JAX, which needs numpy 2 (MindSpore 2.10 needs numpy 1): every JAX test and its parity
+    with PyTorch, the slow training and the every-preset sweep included."""
+    _install_jax(session)
+    run_pytest(session, "jax or parity", env=_xla_cache(session))
+
+
+def _install_jax(session: nox.Session) -> None:
+    install(session, "-e", ".[dev,jax,torch,onnx]", *CONSTRAINTS)
+
+
+def _xla_cache(session: nox.Session) -> dict[str, str]:
+    """XLA compiles each step and network once per process; the tests start many processes on a few networks."""
+    return {
+        "JAX_COMPILATION_CACHE_DIR": session.create_tmp() + "/xla",
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+    }
+
+
+# One framework's own check, for a student or teacher testing their install: its backend's tests without the slow
+# trainings (``nox -s tests-torch -- -m torch`` adds them). Under ten minutes on two cores, the install included.
 @discarding_session(name="tests-torch", python=FRAMEWORK_PYTHON)
 def tests_torch(session: nox.Session) -> None:
-    """The PyTorch backend's tests, real Fashion-MNIST training included (CPU build pinned).
-
-    Not the slow check that the fast path converges to the plain path's accuracy (two six-epoch runs, 6 to 9
-    minutes of CI's 90); ``nox -s tests-torch -- -m torch`` runs it.
-    """
-    session.install("-e", ".[dev,torch,onnx]", *CONSTRAINTS)
-    session.run("pytest", "-m", "torch and not slow", *session.posargs)
+    """The PyTorch backend's tests, real Fashion-MNIST training included (CPU build pinned)."""
+    install(session, "-e", ".[dev,torch,onnx]", *CONSTRAINTS)
+    run_pytest(session, "torch and not slow")
 
 
 @discarding_session(name="tests-mindspore", python=FRAMEWORK_PYTHON)
 def tests_mindspore(session: nox.Session) -> None:
-    """The MindSpore backend's tests (graph and PyNative modes, real training, MindCV's VGG), then parity.
-
-    Then, in the same environment, what the ``parity`` session runs: PyTorch and PaddlePaddle beside
-    MindSpore, every pair. MindSpore (2.5 GB) is installed once for both, not twice.
-    """
-    session.install("-e", ".[dev,torch,mindspore,paddle,onnx]", "mindcv", "paddle2onnx", *CONSTRAINTS)
-    session.run("pytest", "-m", "mindspore and not slow", *session.posargs)
-    session.run("pytest", "-m", "parity and not slow", *session.posargs)
+    """The MindSpore backend's tests (graph and PyNative modes, real training, MindCV's VGG)."""
+    install(session, "-e", ".[dev,mindspore,onnx]", "mindcv", *CONSTRAINTS)
+    run_pytest(session, "mindspore and not slow")
 
 
 @discarding_session(name="tests-paddle", python=FRAMEWORK_PYTHON)
 def tests_paddle(session: nox.Session) -> None:
     """The PaddlePaddle backend's tests, real Fashion-MNIST training included (CPU wheel)."""
-    session.install("-e", ".[dev,paddle,onnx]", "paddle2onnx", *CONSTRAINTS)
-    session.run("pytest", "-m", "paddle and not slow", *session.posargs)
+    install(session, "-e", ".[dev,paddle,onnx]", "paddle2onnx", *CONSTRAINTS)
+    run_pytest(session, "paddle and not slow")
 
 
 @discarding_session(name="tests-tensorflow", python=FRAMEWORK_PYTHON)
 def tests_tensorflow(session: nox.Session) -> None:
-    """The TensorFlow backend's tests (Keras 3, CPU build), and its parity with PyTorch.
-
-    Every parity check but the slow one that trains both and the every-preset sweep, as for JAX (``tests_jax``):
-    the two-backend training comparison of TensorFlow is the measured report in docs/results/parity-d2l_vgg11_r16.
-    """
-    session.install("-e", ".[dev,tensorflow,torch,onnx]", "tf2onnx", *CONSTRAINTS)
-    session.run("pytest", "-m", "(tensorflow or parity) and not slow", "-k", "not every_preset", *session.posargs)
+    """The TensorFlow backend's tests (Keras 3, CPU build)."""
+    install(session, "-e", ".[dev,tensorflow,onnx]", "tf2onnx", *CONSTRAINTS)
+    run_pytest(session, "tensorflow and not slow")
 
 
 @discarding_session(name="tests-jax", python=FRAMEWORK_PYTHON)
 def tests_jax(session: nox.Session) -> None:
-    """The JAX backend's tests (Flax linen, optax, CPU jaxlib), and its parity with PyTorch.
-
-    Its own environment: JAX 0.5 and later need numpy 2, MindSpore 2.10 numpy 1, so the two never share one.
-    Every parity check but the slow one that trains both (as for TensorFlow) and the sweep of every preset at
-    its smallest input (3 minutes of CI's 90): the backend suite holds every preset's shapes and parameters to
-    the static analysis, and the parity checks here compare logits at 224 px and one step of four presets.
-    """
-    session.install("-e", ".[dev,jax,torch,onnx]", *CONSTRAINTS)
-    # XLA compiles each step and network once per process; the tests start many processes on a few networks.
-    cache = {
-        "JAX_COMPILATION_CACHE_DIR": session.create_tmp() + "/xla",
-        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-    }
-    selected = ("-m", "(jax or parity) and not slow", "-k", "not every_preset")
-    session.run("pytest", *selected, *session.posargs, env=cache)
+    """The JAX backend's tests (Flax linen, optax, CPU jaxlib), in its own environment (numpy 2)."""
+    _install_jax(session)
+    run_pytest(session, "jax and not slow", env=_xla_cache(session))
 
 
 @discarding_session(python=FRAMEWORK_PYTHON)
 def parity(session: nox.Session) -> None:
-    """Every backend installed side by side, every pair: shapes, parameters, logits, one step, weights.
+    """PyTorch, MindSpore and PaddlePaddle side by side, every pair: shapes, parameters, logits, one step, weights.
 
-    CI runs these checks at the end of ``tests-mindspore``; this session runs them alone.
-
-    Not the slow check that trains every pair for five epochs (8 minutes of CI's 90, PaddlePaddle's 5 of them):
-    each backend's own session trains that recipe to 0.80, and docs/results holds the pairs' measured gaps.
-    ``nox -s parity -- -m parity`` runs it too.
+    Not the slow check that trains every pair for five epochs; ``nox -s parity -- -m parity`` adds it.
     """
-    session.install("-e", ".[dev,torch,mindspore,paddle,onnx]", "paddle2onnx", *CONSTRAINTS)
-    session.run("pytest", "-m", "parity and not slow", *session.posargs)
+    install(session, "-e", ".[dev,torch,mindspore,paddle,onnx]", "paddle2onnx", *CONSTRAINTS)
+    run_pytest(session, "parity and not slow")
 
 
 @discarding_session(python=FRAMEWORK_PYTHON)
 def docs(session: nox.Session) -> None:
+    """The site, built in its own environment (CI builds it in ``frameworks``)."""
+    install(session, "-e", ".[docs,zh,torch,mindspore,paddle,tensorflow]", *CONSTRAINTS)
+    build_docs(session)
+
+
+def build_docs(session: nox.Session) -> None:
     """The site in English and Chinese (every notebook and code cell executed, warnings fail), the Chinese
     catalogue checked complete against the English pages, and every tabbed snippet doctested."""
-    session.install("-e", ".[docs,zh,torch,mindspore,paddle,tensorflow]", *CONSTRAINTS)
     # The Chinese figures need a CJK font, the system's or d2lvgg[zh]'s: without one, this stops with one line.
     session.run("d2lvgg", "draw", "d2l_vgg11", "--lang", "zh", "--out", f"{session.create_tmp()}/font-check")
     before = _source_changes()
@@ -215,5 +252,5 @@ def _source_changes() -> list[str]:
 def docs_browser(session: nox.Session) -> None:
     """The site the docs session built, opened in headless Chromium at laptop and phone width, both languages:
     no sideways scrolling, no missing image or page, no English navigation in Chinese; screenshots kept."""
-    session.install("playwright>=1.40")
+    install(session, "playwright>=1.40")
     session.run("python", "docs/check_pages.py")

@@ -1,14 +1,18 @@
-"""Skip tests whose backend or device is absent, always with the reason."""
+"""Skip tests whose backend or device is absent, always with the reason; pin each test process's threads; train the
+reduced recipe once per backend for every test that needs it."""
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import os
+import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from d2lvgg import preset
+from d2lvgg import TrainConfig, preset, train
 from d2lvgg.backends import REGISTRY, available, declaration, get_backend
 from d2lvgg.model.initializers import initial_weights
 from d2lvgg.model.ir import lower
@@ -37,16 +41,40 @@ def _ascend_available() -> bool:
     return bool(mindspore.hal.is_available("Ascend"))
 
 
+def _thread_share() -> int:
+    """This test process's share of the cores: all of them, or an equal part when pytest-xdist runs several workers
+    (two workers of two spinning threads each on two cores run slower than one)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    return max(1, threads.cores() // workers)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Pin the thread count, so that two runs compared bit for bit compute alike whatever the load (a
     probed count follows the machine's load; test_threads.py tests the probe). Then load the frameworks
     that need an environment (GLOG_v) or a load order through their backends, before any test module
     imports one directly; the others load later, in the environment these set (PaddlePaddle sets
     OMP_NUM_THREADS=1), as the tests' child processes do."""
-    os.environ.setdefault(threads.ENVIRONMENT, str(threads.cores()))
+    if getattr(config.option, "numprocesses", None) and "PYTEST_XDIST_WORKER" not in os.environ:
+        return  # pytest-xdist's controller runs no test: each worker pins its own share and loads the frameworks
+    os.environ.setdefault(threads.ENVIRONMENT, str(_thread_share()))
     for name in available():
         if declaration(name).environment or declaration(name).load_first:
             get_backend(name)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """With ``--dist loadscope`` (the nox sessions'), a work unit is one test function with all its parameters, not a
+    whole module: a function's cases share what they build (a preset compiled once across pairs), and two workers
+    still share a long module's functions."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByFunction(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return nodeid.split("[", 1)[0]
+
+    return ByFunction(config, log)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -62,6 +90,55 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="no Ascend NPU on this machine"))
         if "parity" in marks and len(available()) < 2:
             item.add_marker(pytest.mark.skip(reason=f"parity needs two backends installed, not {available()}"))
+    items.sort(key=lambda item: not _trains_on_all_the_data(item))  # the longest first: no worker waits at the end
+
+
+def _trains_on_all_the_data(item: pytest.Item) -> bool:
+    return "reduced_recipe_run" in getattr(item, "fixturenames", ()) or item.get_closest_marker("slow") is not None
+
+
+# The reduced recipe: the CI-sized network (the book's VGG-11, channels / 16, a 256-wide head, 32 px) trained for
+# five epochs on all 60,000 real images. Each backend's own check that it reaches 0.80 and the parity of every pair's
+# training read the same run.
+REDUCED = preset("d2l_vgg11").scaled(16).with_options(head=(256, 256), input_size=32)
+REDUCED_RECIPE = TrainConfig(epochs=5, lr=0.05, batch_size=64, device="cpu")
+
+
+class ReducedRecipe:
+    """The reduced recipe's runs (``RunResult``): each backend's trained once in a test session, by whichever test
+    worker asks first; a worker asking while another trains it waits for that run."""
+
+    spec, config = REDUCED, REDUCED_RECIPE
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def __call__(self, backend: str, wait: bool = True):
+        """The run on ``backend``; ``None`` where ``wait`` is False and another worker is training it now."""
+        with open(self.folder / f"{backend}.lock", "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                return None
+            record = self.folder / f"{backend}.pickle"
+            if not record.exists():
+                run = train(self.spec, self.config.for_backend(backend), out=self.folder / backend, progress=False)
+                record.write_bytes(pickle.dumps(run))
+            return pickle.loads(record.read_bytes())
+
+    def every(self, backends: list[str]) -> dict:
+        """The runs of all ``backends``: first those no other worker is training (trained here), then the rest."""
+        runs = {backend: self(backend, wait=False) for backend in backends}
+        return {backend: run or self(backend) for backend, run in runs.items()}
+
+
+@pytest.fixture(scope="session")
+def reduced_recipe_run(tmp_path_factory) -> ReducedRecipe:
+    """The reduced recipe's runs, in a folder every pytest-xdist worker of this session shares."""
+    root = tmp_path_factory.getbasetemp()
+    folder = (root.parent if "PYTEST_XDIST_WORKER" in os.environ else root) / "reduced-recipe"
+    folder.mkdir(exist_ok=True)
+    return ReducedRecipe(folder)
 
 
 # Batch norm keeps this fit far from the edge of stability: the same plain network with kaiming init at

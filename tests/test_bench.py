@@ -20,7 +20,10 @@ from d2lvgg.tools.bench.measure import BUSY_CORES, busy_cores
 from d2lvgg.tools.cli import main
 from d2lvgg.training.threads import FIXED_AT_START
 
-pytestmark = pytest.mark.skipif(not SYSTEM_DIR.is_dir(), reason=f"real Fashion-MNIST not installed at {SYSTEM_DIR}")
+pytestmark = [
+    pytest.mark.skipif(not SYSTEM_DIR.is_dir(), reason=f"real Fashion-MNIST not installed at {SYSTEM_DIR}"),
+    pytest.mark.serial,  # benchmarks time steps: never beside another test
+]
 TINY = resolve_spec("d2l_vgg11", ratio=16, head=(64,), input_size=32).to_dict()
 
 

@@ -20,7 +20,10 @@ from d2lvgg.tools.launch import free_port
 from d2lvgg.training.checkpoint import load_checkpoint
 from d2lvgg.training.weights import load_weights
 
-pytestmark = pytest.mark.skipif(not SYSTEM_DIR.is_dir(), reason=f"real Fashion-MNIST not installed at {SYSTEM_DIR}")
+pytestmark = [
+    pytest.mark.skipif(not SYSTEM_DIR.is_dir(), reason=f"real Fashion-MNIST not installed at {SYSTEM_DIR}"),
+    pytest.mark.serial,  # launchers start and kill processes: never beside another test
+]
 
 # The reduced network (dropout in its head) on a slice of the real data, two epochs.
 ARCH = ["--arch", "d2l_vgg11", "--ratio", "16", "--head", "256,256", "--resize", "32"]

@@ -25,13 +25,11 @@ pytestmark = pytest.mark.skipif(not SYSTEM_DIR.is_dir(), reason=f"real Fashion-M
 BACKENDS = [pytest.param(name, marks=getattr(pytest.mark, name)) for name in REGISTRY]
 TINY = preset("d2l_vgg11").scaled(16).with_options(head=(256, 256), input_size=32)
 ARGV = ["--arch", "d2l_vgg11", "--ratio", "16", "--head", "256,256", "--resize", "32", "--device", "cpu"]
-ARGV += ["--epochs", "3", "--batch-size", "64", "--lr", "0.1", "--train-limit", "12800", "--test-limit", "500"]
+ARGV += ["--epochs", "3", "--batch-size", "64", "--lr", "0.1", "--train-limit", "6400", "--test-limit", "500"]
 
 
 def config(backend: str) -> TrainConfig:
-    return TrainConfig(
-        backend=backend, epochs=3, batch_size=64, lr=0.1, train_limit=12800, test_limit=500, device="cpu"
-    )
+    return TrainConfig(backend=backend, epochs=3, batch_size=64, lr=0.1, train_limit=6400, test_limit=500, device="cpu")
 
 
 def _deliver_sigint() -> None:
@@ -57,6 +55,7 @@ def _signal_after_first_epoch(argv: list[str], out, signum: int) -> tuple[int, s
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.serial  # kills a process: never beside another test
 def test_a_run_killed_mid_epoch_resumes_to_the_same_weights_and_metrics(tmp_path, backend):
     killed = tmp_path / "killed"
     _signal_after_first_epoch([*ARGV, "--backend", backend], killed, signal.SIGKILL)  # no chance to clean up
@@ -85,7 +84,7 @@ def test_ctrl_c_stops_after_the_last_saved_epoch_and_says_how_to_resume(tmp_path
 
     def interrupt_in_epoch_two(self, x, y):
         calls["n"] += 1
-        if calls["n"] == 200 + 10:  # 200 steps an epoch: the tenth step of epoch 2
+        if calls["n"] == 100 + 10:  # 100 steps an epoch: the tenth step of epoch 2
             raise KeyboardInterrupt
         return original(self, x, y)
 
@@ -101,6 +100,7 @@ def test_ctrl_c_stops_after_the_last_saved_epoch_and_says_how_to_resume(tmp_path
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.serial  # signals a process: never beside another test
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_a_real_ctrl_c_or_sigterm_exits_130_with_the_resume_line_in_every_backend(tmp_path, backend, stop):
     out = tmp_path / "run"

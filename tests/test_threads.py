@@ -23,6 +23,8 @@ from d2lvgg.training.threads import (
 )
 from d2lvgg.training.weights import load_weights
 
+pytestmark = pytest.mark.serial  # the probe times steps: never beside another test
+
 
 def test_a_pin_wins_in_order_flag_then_d2lvgg_variable_then_the_frameworks_own():
     assert pinned(3, {ENVIRONMENT: "1", "OMP_NUM_THREADS": "4"}) == ThreadChoice(3, "--threads 3")

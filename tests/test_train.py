@@ -159,9 +159,8 @@ def test_evaluate_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_reduced_recipe_reaches_80_percent_on_the_full_real_test_set(tmp_path, backend):
+def test_reduced_recipe_reaches_80_percent_on_the_full_real_test_set(reduced_recipe_run, backend):
     """CI's real training: all 60,000 training and 10,000 test images, on the CPU."""
-    config = TrainConfig(backend=backend, epochs=5, lr=0.05, batch_size=64, device="cpu")
-    result = train(TINY, config, out=tmp_path / "real", progress=False)
+    result = reduced_recipe_run(backend)
     assert result.history.epochs[-1]["test_acc"] == result.test_acc
     assert result.test_acc >= 0.80, result.summary_lines()
