@@ -93,10 +93,11 @@ def run_pytest(session: nox.Session, selection: str, env: dict[str, str] | None 
     """The tests ``selection`` picks: those that may share the cores on parallel workers, then those marked
     ``serial`` (they time steps, start launchers or kill processes) alone; the 15 slowest of each are listed.
 
-    A crashed worker fails the run at once: pytest-xdist would hang waiting on the crashed worker's tests.
+    The units go out in the suite's order, the long trainings first (tests/conftest.py), not largest first; a crashed
+    worker fails the run at once, where pytest-xdist would wait on its tests.
     """
     selected = ("pytest", "--durations=15", *session.posargs)
-    parallel = ("-n", WORKERS, "--dist", "loadscope", "--max-worker-restart=0")
+    parallel = ("-n", WORKERS, "--dist", "loadscope", "--no-loadscope-reorder", "--max-worker-restart=0")
     session.run(*selected, "-m", f"({selection}) and not serial", *parallel, env=env)
     session.run(*selected, "-m", f"({selection}) and serial", env=env, success_codes=[0, 5])  # 5: none selected
 
