@@ -20,11 +20,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..backends import ENVIRONMENT_SET, USER_ENVIRONMENT
+from ..backends import ENVIRONMENT_SET, THREADS_VARIABLE, USER_ENVIRONMENT
 from ..backends.base import Runner
 from ..errors import ConfigError
 
-ENVIRONMENT = "D2LVGG_THREADS"
+ENVIRONMENT = THREADS_VARIABLE
 # The frameworks' own thread variables: one the user set is theirs to keep.
 FRAMEWORK_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 FIXED_AT_START = "this framework sizes its thread pools once, when it starts"

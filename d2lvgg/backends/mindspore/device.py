@@ -10,6 +10,7 @@ from collections.abc import Callable
 import mindspore as ms
 
 from ...errors import DeviceError
+from .. import THREADS_VARIABLE
 
 TARGETS = {"cpu": "CPU", "gpu": "GPU", "ascend": "Ascend"}
 MODES = {"graph": ms.GRAPH_MODE, "pynative": ms.PYNATIVE_MODE}
@@ -61,14 +62,21 @@ def configure(device: str = "auto", mode: str = "graph") -> str:
 
 
 def _size_thread_pools() -> None:
-    """One kernel thread per core this process may use, and one dispatch thread.
+    """One kernel thread per core this process may use (or the count pinned by ``$D2LVGG_THREADS``), and one
+    dispatch thread.
 
     MindSpore's defaults (25 kernel threads, 5 dispatchers) are sized for a server; on a small
     machine its spin-waiting threads outnumber the cores (docs/speed.md). Each setting can be made
     once per process: one made before (by the user) is kept.
     """
-    _set_once(ms.device_context.cpu.op_tuning.threads_num, _cores())
+    _set_once(ms.device_context.cpu.op_tuning.threads_num, pinned_threads() or _cores())
     _set_once(ms.runtime.dispatch_threads_num, 1)
+
+
+def pinned_threads() -> int | None:
+    """The thread count pinned in ``$D2LVGG_THREADS``, which the kernel pool is sized to when MindSpore starts."""
+    value = os.environ.get(THREADS_VARIABLE, "")
+    return int(value) if value.isdigit() and int(value) >= 1 else None
 
 
 def _set_once(setting: Callable[[int], object], value: int) -> None:

@@ -8,7 +8,7 @@ from mindspore import nn
 
 from ...model import ir
 from ..base import RunnerBase, StateMapping
-from .device import configure, sigterm_as_interrupt
+from .device import configure, pinned_threads, sigterm_as_interrupt
 from .distributed import gradient_reducer, join_world, sum_over_world
 from .dropout import DropoutMasks
 from .network import compile_network
@@ -107,6 +107,10 @@ class Runner(RunnerBase):
         group = [{"params": self.model.trainable_params(), "weight_decay": weight_decay}]
         self.optimizer = nn.SGD(group, learning_rate=lr, momentum=momentum)
         self._build_step()
+
+    def set_threads(self, count: int) -> bool:
+        """MindSpore sizes its kernel pool once, when it starts: to a pinned count, which it then computes on."""
+        return count == pinned_threads()
 
     def set_lr(self, lr: float) -> None:
         self.optimizer.learning_rate.set_data(ms.Tensor(lr, ms.float32))
