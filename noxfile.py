@@ -2,7 +2,7 @@
 
 ``nox`` alone (CI's command) installs each framework once: ``frameworks`` holds the four that share numpy 1
 (PyTorch, MindSpore, PaddlePaddle, TensorFlow) and runs their suites, every pair's parity and the docs in one
-environment; ``tests-jax`` holds JAX, which needs numpy 2. The per-backend sessions are for checking one install.
+environment; ``frameworks-jax`` holds JAX, which needs numpy 2. The per-backend sessions are for checking one install.
 """
 
 from __future__ import annotations
@@ -174,6 +174,7 @@ def _xla_cache(session: nox.Session) -> dict[str, str]:
 
 # One framework's own check, for a student or teacher testing their install: its backend's tests without the slow
 # trainings (``nox -s tests-torch -- -m torch`` adds them). Under ten minutes on two cores, the install included.
+# Not CI's: ``frameworks`` and ``frameworks-jax`` run every one of these tests, the slow ones too.
 @discarding_session(name="tests-torch", python=FRAMEWORK_PYTHON)
 def tests_torch(session: nox.Session) -> None:
     """The PyTorch backend's tests, real Fashion-MNIST training included (CPU build pinned)."""
