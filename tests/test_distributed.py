@@ -20,10 +20,9 @@ from d2lvgg.tools.launch import free_port
 from d2lvgg.training.checkpoint import load_checkpoint
 from d2lvgg.training.weights import load_weights
 
-pytestmark = [
-    pytest.mark.skipif(not SYSTEM_DIR.is_dir(), reason=f"real Fashion-MNIST not installed at {SYSTEM_DIR}"),
-    pytest.mark.serial,  # launchers start and kill processes: never beside another test
-]
+pytestmark = pytest.mark.skipif(not SYSTEM_DIR.is_dir(), reason=f"real Fashion-MNIST not installed at {SYSTEM_DIR}")
+# The tests that kill a worker or a node are `serial`: never beside another test. A launched run that is left alone
+# shares the cores like any test: its processes take the worker's thread share, and its result does not depend on time.
 
 # The reduced network (dropout in its head) on a slice of the real data, two epochs.
 ARCH = ["--arch", "d2l_vgg11", "--ratio", "16", "--head", "256,256", "--resize", "32"]
@@ -128,7 +127,7 @@ def _processes(out: Path, variable: str, value: int) -> list[int]:
         pytest.param(
             "paddle", "PADDLE_TRAINER_ID", "failed with exit code", "Container failed", marks=pytest.mark.paddle
         ),
-        # Out of CI, as its lost node: msrun's scheduler waits for the dead worker's heartbeat to time out.
+        # Slow, as its lost node: msrun's scheduler waits for the dead worker's heartbeat to time out.
         pytest.param(
             "mindspore",
             "RANK_ID",
@@ -138,6 +137,7 @@ def _processes(out: Path, variable: str, value: int) -> list[int]:
         ),
     ],
 )
+@pytest.mark.serial
 def test_a_killed_worker_stops_the_others_and_the_run_resumes(tmp_path, backend, rank_variable, cause, report):
     out = tmp_path / "run"
     argv = ["--backend", backend, *ARCH, "--epochs", "4", *SETTINGS[2:], *LIMITS, "--nproc", "2"]
@@ -179,11 +179,12 @@ def test_a_batch_too_small_to_share_is_refused_before_launching(tmp_path, capsys
     "backend",
     [
         pytest.param("torch", marks=pytest.mark.torch),
-        # Out of CI: msrun's scheduler notices the lost node only when its heartbeat times out (36 s here).
+        # Slow: msrun's scheduler notices the lost node only when its heartbeat times out (36 s here).
         pytest.param("mindspore", marks=[pytest.mark.mindspore, pytest.mark.slow]),
         pytest.param("paddle", marks=pytest.mark.paddle),
     ],
 )
+@pytest.mark.serial
 def test_a_lost_node_stops_the_other_and_the_run_resumes_on_one(tmp_path, backend):
     out = tmp_path / "run"
     argv = ["--backend", backend, *ARCH, "--epochs", "3", *SETTINGS[2:], *LIMITS, "--out", str(out)]
