@@ -91,7 +91,7 @@ def discarding_session(**options):
 
 def run_pytest(session: nox.Session, selection: str, env: dict[str, str] | None = None) -> None:
     """The tests ``selection`` picks: those that may share the cores on parallel workers, then those marked
-    ``serial`` (they time steps, start launchers or kill processes) alone; the 15 slowest of each are listed.
+    ``serial`` (they time steps or kill processes) alone; the 15 slowest of each are listed.
 
     The units go out in the suite's order, the long trainings first (tests/conftest.py), not largest first; a crashed
     worker fails the run at once, where pytest-xdist would wait on its tests.
@@ -231,17 +231,51 @@ def build_docs(session: nox.Session) -> None:
     """The site in English and Chinese (every notebook and code cell executed, warnings fail), the Chinese
     catalogue checked complete against the English pages, and every tabbed snippet doctested."""
     # The Chinese figures need a CJK font, the system's or d2lvgg[zh]'s: without one, this stops with one line.
-    session.run("d2lvgg", "draw", "d2l_vgg11", "--lang", "zh", "--out", f"{session.create_tmp()}/font-check")
+    session.run(
+        "d2lvgg", "draw", "d2l_vgg11", "--lang", "zh", "--overwrite", "--out", f"{session.create_tmp()}/font-check"
+    )
     before = _source_changes()
     html = ("sphinx-build", "-W", "--keep-going", "-b", "html")
-    session.run(*html, "docs", "docs/_build/html")
-    session.run(*html, "-D", "language=zh_CN", "docs", "docs/_build/html/zh_CN", env={"D2LVGG_LANG": "zh"})
-    session.run("sphinx-build", "-W", "-b", "gettext", "-D", "nb_execution_mode=off", "docs", "docs/_build/gettext")
+    unexecuted = ("-D", "nb_execution_mode=off", "docs")
+    # Two builds at a time, one core each: most of a build is single-threaded Python, so one alone leaves a core idle.
+    _at_once(
+        session,
+        ((*html, "docs", "docs/_build/html"), {}),
+        ((*html, "-D", "language=zh_CN", "docs", "docs/_build/html/zh_CN"), {"D2LVGG_LANG": "zh"}),
+    )
+    _at_once(
+        session,
+        (("sphinx-build", "-W", "-b", "gettext", *unexecuted, "docs/_build/gettext"), {}),
+        (("sphinx-build", "-W", "-b", "doctest", *unexecuted, "docs/_build/doctest"), {}),
+    )
     session.run("python", "docs/check_translations.py")
-    session.run("sphinx-build", "-W", "-b", "doctest", "-D", "nb_execution_mode=off", "docs", "docs/_build/doctest")
     after = _source_changes()
     if after != before:  # a page's cell must write into a scratch folder, never beside the sources
         session.error(f"the docs build changed the checkout: {sorted(set(after) ^ set(before))}")
+
+
+def _at_once(session: nox.Session, *commands: tuple[tuple[str, ...], dict[str, str]]) -> None:
+    """Run ``(args, env)`` commands side by side in the session's environment, each pinned to its share of the
+    cores; each one's output is printed when it ends, and the session fails if any of them did."""
+    share = str(max(1, int(WORKERS) // len(commands)))
+    base = {**os.environ, **session.env, "PATH": os.pathsep.join([session.bin, os.environ.get("PATH", "")])}
+    base = {name: value for name, value in base.items() if value is not None}  # nox's None: unset it
+    logs = Path(session.create_tmp()) / "at-once"
+    logs.mkdir(exist_ok=True)
+    running = []
+    for number, (args, env) in enumerate(commands):
+        log = logs / f"{number}.log"
+        session.log(" ".join(args))
+        with log.open("w") as out:
+            thread_env = {**base, "D2LVGG_THREADS": share, **env}
+            running.append((args, log, subprocess.Popen(args, env=thread_env, stdout=out, stderr=subprocess.STDOUT)))
+    failed = []
+    for args, log, process in running:
+        if process.wait() != 0:
+            failed.append(" ".join(args))
+        print(log.read_text(), end="")
+    if failed:
+        session.error(f"failed: {'; '.join(failed)}")
 
 
 def _source_changes() -> list[str]:

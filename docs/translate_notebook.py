@@ -13,6 +13,8 @@ from pathlib import Path
 
 from babel.messages.pofile import read_po
 
+from d2lvgg.atomic import atomic_write
+
 DOCS = Path(__file__).parent
 CATALOGUE = DOCS / "locale" / "zh_CN" / "LC_MESSAGES" / "companion.po"
 
@@ -51,7 +53,8 @@ def write_chinese_notebook(out: Path) -> Path:
         if cell["cell_type"] == "markdown":
             cell["source"] = translate_markdown("".join(cell["source"]), translate).splitlines(keepends=True)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(chinese, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    with atomic_write(out, encoding="utf-8") as handle:  # the two sites' builds may write it at once
+        handle.write(json.dumps(chinese, ensure_ascii=False, indent=1) + "\n")
     return out
 
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..atomic import atomic_write
 from ..language import word
 
 
@@ -56,7 +57,8 @@ def save(fig: Any, stem: str | Path) -> list[Path]:
     paths = [Path(f"{stem}.png"), Path(f"{stem}.svg")]
     try:
         for path in paths:
-            fig.savefig(path, dpi=120)
+            with atomic_write(path, "wb") as handle:  # a reader (another build, a browser) never sees half a figure
+                fig.savefig(handle, format=path.suffix[1:], dpi=120)
     finally:
         _pyplot().close(fig)
     return paths
