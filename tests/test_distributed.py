@@ -188,7 +188,7 @@ def test_a_batch_too_small_to_share_is_refused_before_launching(tmp_path, capsys
     "backend",
     [
         pytest.param("torch", marks=pytest.mark.torch),
-        # Slow: msrun's scheduler notices the lost node only when its heartbeat times out (16-34 s at MS_NODE_TIMEOUT=10).
+        # Slow: msrun's scheduler notices the lost node only when its heartbeat times out (16-34 s at 10 s timeout).
         pytest.param("mindspore", marks=[pytest.mark.mindspore, pytest.mark.slow]),
         pytest.param("paddle", marks=pytest.mark.paddle),
     ],
