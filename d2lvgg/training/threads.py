@@ -2,8 +2,8 @@
 
 A framework's threads spin while they wait for each other; on a machine whose other cores are busy
 (a shared lab machine, a laptop doing something else) two spinning threads can run ten times slower
-than one. So no count is assumed: a few training steps are timed at each candidate count, in
-interleaved rounds, and the fastest is kept; the weights and optimizer state from before the probe
+than one. So no count is assumed: training steps are timed for a while at each candidate count, in
+interleaved rounds, and the count with the lower median is kept; the weights and optimizer state from before the probe
 are then put back, so the run is the one it would have been. When an epoch later computes much
 slower than the fastest epoch since the probe (other work has started), the probe runs again
 between epochs. A pinned count (``--threads``, ``$D2LVGG_THREADS``) or
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,14 +23,18 @@ from typing import Any
 
 from ..backends import ENVIRONMENT_SET, THREADS_VARIABLE, USER_ENVIRONMENT
 from ..backends.base import Runner
+from ..backends.cores import started_cores
 from ..errors import ConfigError
 
 ENVIRONMENT = THREADS_VARIABLE
 # The frameworks' own thread variables: one the user set is theirs to keep.
 FRAMEWORK_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 FIXED_AT_START = "this framework sizes its thread pools once, when it starts"
-PROBE_ROUNDS = 3  # rounds of every candidate; the first is a warm-up, the best of the rest counts
-PROBE_STEPS = 3  # training steps per timing: one step of a small network is too short to tell counts apart
+PROBE_ROUNDS = 4  # rounds of every candidate; the first is a warm-up, the median of the rest counts
+# Each timing runs steps for at least this long: a busy neighbour takes its CPU time in slices of a few ms every few
+# tens of ms, so a timing of three 25 ms steps could fall between them (MindSpore beside a niced busy loop: 28 ms
+# for 2 threads in the probe, 82 ms a batch in the epoch that followed).
+PROBE_SECONDS = 0.3
 SLOWDOWN = 0.6  # an epoch computing below this fraction of the fastest one since the probe probes again
 
 
@@ -46,8 +51,9 @@ class ThreadChoice:
 
 
 def cores() -> int:
-    """The cores this process may run on (its affinity mask, as ``taskset`` or a container sets it)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """The cores this process may run on (its affinity mask when d2lvgg loaded, as ``taskset`` or a container sets
+    it; a runner may narrow it since)."""
+    return started_cores()
 
 
 def pinned(threads: int | None, environ: Mapping[str, str] | None = None) -> ThreadChoice | None:
@@ -71,13 +77,13 @@ def pinned(threads: int | None, environ: Mapping[str, str] | None = None) -> Thr
 
 
 def probe(seconds_at: Callable[[int], float], available: int) -> ThreadChoice:
-    """The fastest of 1 thread and every available core, timed in interleaved rounds by ``seconds_at``."""
+    """The faster of 1 thread and every available core, timed in interleaved rounds by ``seconds_at``."""
     candidates = sorted({available, 1}, reverse=True)
     timings: dict[int, list[float]] = {count: [] for count in candidates}
     for _ in range(PROBE_ROUNDS):
         for count in candidates:
             timings[count].append(seconds_at(count))
-    best = {count: min(times[1:]) for count, times in timings.items()}
+    best = {count: statistics.median(times[1:]) for count, times in timings.items()}
     chosen = min(candidates, key=lambda count: best[count])
     measured = ", ".join(f"{count} thread(s) {best[count] * 1e3:.0f} ms" for count in candidates)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -105,9 +111,11 @@ def choose_threads(runner: Runner, threads: int | None, batch: tuple[Any, Any]) 
 
     def seconds_at(count: int) -> float:
         runner.set_threads(count)
-        started = time.perf_counter()
-        runner.fetch([runner.train_step(*batch)[1] for _ in range(PROBE_STEPS)])
-        return (time.perf_counter() - started) / PROBE_STEPS
+        steps, started = 0, time.perf_counter()
+        while steps == 0 or time.perf_counter() - started < PROBE_SECONDS:
+            runner.fetch([runner.train_step(*batch)[1]])
+            steps += 1
+        return (time.perf_counter() - started) / steps
 
     weights, optimizer = runner.state(), runner.optimizer_state()
     choice = probe(seconds_at, available)

@@ -11,6 +11,7 @@ import mindspore as ms
 
 from ...errors import DeviceError
 from .. import THREADS_VARIABLE
+from ..cores import started_cores
 
 TARGETS = {"cpu": "CPU", "gpu": "GPU", "ascend": "Ascend"}
 MODES = {"graph": ms.GRAPH_MODE, "pynative": ms.PYNATIVE_MODE}
@@ -69,7 +70,7 @@ def _size_thread_pools() -> None:
     machine its spin-waiting threads outnumber the cores (docs/speed.md). Each setting can be made
     once per process: one made before (by the user) is kept.
     """
-    _set_once(ms.device_context.cpu.op_tuning.threads_num, pinned_threads() or _cores())
+    _set_once(ms.device_context.cpu.op_tuning.threads_num, pinned_threads() or started_cores())
     _set_once(ms.runtime.dispatch_threads_num, 1)
 
 
@@ -102,8 +103,3 @@ def sigterm_as_interrupt() -> None:
     """
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)
-
-
-def _cores() -> int:
-    """CPU cores this process may run on (its affinity mask where the OS has one)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
