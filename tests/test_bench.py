@@ -97,6 +97,26 @@ def test_under_load_times_the_loop_beside_other_runs_and_stops_them(tmp_path, ca
 
 
 @pytest.mark.torch
+def test_under_load_beside_a_lower_priority_busy_loop_says_so_and_stops_it(tmp_path, capsys):
+    argv = ["bench", "--arch", "d2l_vgg11", "--ratio", "16", "--head", "64", "--resize", "32", "--device", "cpu"]
+    argv += ["--batch-size", "32", "--steps", "3", "--warmup", "1", "--repeats", "1", "--workers", "0"]
+    assert main([*argv, "--under-load", "1", "--neighbour", "busy-loop", "--json", str(tmp_path / "bench.json")]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    match = re.search(r"beside 1 busy loop\(s\) at nice 10 ([\d.]+) ex/s: kept (\d+)% of its speed alone", last)
+    assert match and "fair share" not in last, last  # a niced loop is not a peer with a fair share
+    record = json.loads((tmp_path / "bench.json").read_text())
+    assert record["config"]["neighbour"] == "busy-loop"
+    speeds = {r["loop"]: r["examples_per_sec"] for r in record["results"]}
+    assert int(match[2]) == round(100 * speeds["loaded"] / speeds["d2lvgg"])
+    assert [p for p in Path("/proc").glob("[0-9]*") if b"d2lvgg-competitors-" in _cmdline(p)] == []
+
+
+def test_an_unknown_neighbour_is_refused_before_anything_runs():
+    with pytest.raises(ConfigError, match="unknown neighbour 'radio': use run or busy-loop"):
+        BenchConfig(TINY, under_load=1, neighbour="radio")
+
+
+@pytest.mark.torch
 def test_a_competing_run_that_fails_stops_the_benchmark_with_its_last_line(tmp_path):
     config = BenchConfig(TINY, steps=1, warmup=0, repeats=1, under_load=1, data_dir=str(tmp_path / "no-data"))
     with pytest.raises(ConfigError, match=r"a competing training run did not reach its steady speed: .*no-data"):

@@ -196,7 +196,13 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=0,
         metavar="N",
-        help="also time d2lvgg's loop beside N other training runs of the network: the share of its speed it keeps",
+        help="also time d2lvgg's loop beside N neighbours (--neighbour): the share of its speed it keeps",
+    )
+    p.add_argument(
+        "--neighbour",
+        choices=("run", "busy-loop"),
+        default="run",
+        help="what --under-load starts: other training runs of the network (default) or busy loops at nice 10",
     )
     p.add_argument("--data-dir", help=DATA_DIR_HELP)
     p.add_argument("--json", metavar="FILE", help="also write every measurement as JSON")

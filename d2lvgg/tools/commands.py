@@ -298,6 +298,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         fast=fast,
         under_load=args.under_load,
+        neighbour=args.neighbour,
     )
     results, line = run_bench(config, args.json)
     for r in results:

@@ -1,4 +1,5 @@
-"""Other training runs on the same machine, as on a shared lab machine: ``d2lvgg bench --under-load N``."""
+"""Neighbours on the same machine: other training runs, as on a shared lab machine, or busy loops at a lower
+priority, as on a laptop doing something else (``d2lvgg bench --under-load N --neighbour ...``)."""
 
 from __future__ import annotations
 
@@ -17,21 +18,24 @@ from ...errors import ConfigError
 
 READY = "estimate from"  # the line a run prints once it trains at its steady speed
 READY_SECONDS = 600.0  # how long a competitor may take to get there
+BUSY_LOOP_NICE = 10
 
 
 @contextlib.contextmanager
 def competing_runs(config: Any) -> Iterator[Callable[[], contextlib.AbstractContextManager[None]]]:
-    """``config.under_load`` ``d2lvgg train`` processes of the benchmark's network, for the block's length.
+    """``config.under_load`` neighbours (``config.neighbour``: ``d2lvgg train`` processes of the benchmark's network,
+    or busy loops at nice 10), for the block's length.
 
-    Each is a second student's run: the same backend, spec and batch size, its own thread probe,
-    its own run folder in a scratch directory. Once every one trains steadily they are stopped
-    (SIGSTOP: no CPU at all); the block gets a context manager that lets them run inside it.
+    A run is a second student's: the same backend, spec and batch size, its own thread probe, its
+    own run folder in a scratch directory; a busy loop only computes. Once every one is steady they
+    are stopped (SIGSTOP: no CPU at all); the block gets a context manager that lets them run inside it.
     """
     with tempfile.TemporaryDirectory(prefix="d2lvgg-competitors-") as scratch:
         folder = Path(scratch)
         spec = folder / "spec.json"
         spec.write_text(json.dumps(config.spec))
-        runs = [_start(config, spec, folder / f"run-{i}") for i in range(config.under_load)]
+        start = _start if config.neighbour == "run" else _start_busy_loop
+        runs = [start(config, spec, folder / f"run-{i}") for i in range(config.under_load)]
         try:
             for process, log in runs:
                 _wait_ready(process, log)
@@ -60,6 +64,14 @@ def _start(config: Any, spec: Path, out: Path) -> tuple[subprocess.Popen, Path]:
     with log.open("w") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, cwd=out.parent)
     return process, log
+
+
+def _start_busy_loop(config: Any, spec: Path, out: Path) -> tuple[subprocess.Popen, Path]:
+    """The background work every laptop has: one process computing without end, at a lower priority (nice 10)."""
+    log = out.with_suffix(".log")
+    log.write_text(f"{READY}: a busy loop at nice 10\n")
+    command = [sys.executable, "-c", f"import os; os.nice({BUSY_LOOP_NICE})\nwhile True: pass", str(out)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, cwd=out.parent), log
 
 
 def _wait_ready(process: subprocess.Popen, log: Path) -> None:

@@ -29,7 +29,8 @@ LOOPS = ("d2lvgg", "textbook")
 BUSY_CORES = 0.5  # other work keeping this many cores busy just before a benchmark starts makes it a loaded figure
 BUSY_SECONDS = 2.0  # how long the machine is watched for it
 BOOK = "the framework's own, as the book leaves it"
-LOADED = "loaded"  # d2lvgg's loop beside --under-load other runs
+LOADED = "loaded"  # d2lvgg's loop beside --under-load neighbours
+NEIGHBOURS = {"run": "{count} other run(s)", "busy-loop": "{count} busy loop(s) at nice 10"}
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,8 @@ class BenchConfig:
     workers: int = 4  # the textbook's get_dataloader_workers()
     data_dir: str | None = None
     fast: dict[str, Any] = field(default_factory=dict)  # the backend's options for d2lvgg's loop
-    under_load: int = 0  # other d2lvgg training runs beside d2lvgg's loop in extra rounds: its share kept
+    under_load: int = 0  # neighbours beside d2lvgg's loop in extra rounds: the share of its speed it keeps
+    neighbour: str = "run"  # what a neighbour is: another d2lvgg training run, or a busy loop at nice 10
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "steps", "repeats"):
@@ -54,6 +56,8 @@ class BenchConfig:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.warmup < 0 or self.workers < 0 or self.under_load < 0:
             raise ConfigError("warmup, workers and under_load must be 0 or more")
+        if self.neighbour not in NEIGHBOURS:
+            raise ConfigError(f"unknown neighbour {self.neighbour!r}: use {' or '.join(NEIGHBOURS)}")
 
 
 @dataclass
@@ -292,6 +296,8 @@ def _closing_line(config: BenchConfig, results: list[Measurement], runs: dict[st
         line += f" (rounds {min(rounds):.2f}-{max(rounds):.2f}x)"
     if LOADED in speeds:
         kept, fair = speeds[LOADED] / speeds["d2lvgg"], 1 / (config.under_load + 1)
-        line += f"; beside {config.under_load} other run(s) {speeds[LOADED]:.1f} ex/s: kept {kept:.0%} of its speed"
-        line += f" alone, {kept / fair:.0%} of its fair share ({fair:.0%})"
+        beside = NEIGHBOURS[config.neighbour].format(count=config.under_load)
+        line += f"; beside {beside} {speeds[LOADED]:.1f} ex/s: kept {kept:.0%} of its speed alone"
+        if config.neighbour == "run":
+            line += f", {kept / fair:.0%} of its fair share ({fair:.0%})"
     return line
