@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 import time
 from pathlib import Path
 
@@ -13,10 +12,11 @@ import pytest
 from frameworks import BACKENDS
 
 from d2lvgg import ConfigError
+from d2lvgg.backends.cores import busy_cores
 from d2lvgg.data.fashion_mnist import SYSTEM_DIR
 from d2lvgg.model.specfile import resolve_spec
 from d2lvgg.tools.bench import BenchConfig, measure, run_bench, time_steps
-from d2lvgg.tools.bench.measure import BUSY_CORES, busy_cores
+from d2lvgg.tools.bench.measure import BUSY_CORES
 from d2lvgg.tools.cli import main
 from d2lvgg.training.threads import FIXED_AT_START
 
@@ -131,12 +131,12 @@ def _cmdline(process: Path) -> bytes:
 
 
 def test_busy_cores_count_the_ticks_other_work_took_between_two_readings(monkeypatch):
-    monkeypatch.setattr(sys.modules["d2lvgg.tools.bench.measure"], "cores", lambda: 2)  # the module, not measure()
+    monkeypatch.setattr("d2lvgg.backends.cores.started_cores", lambda: 2)
     # cpu user nice system idle iowait ...: 300 of 400 new ticks busy (the rest idle or waiting for I/O)
     lines = iter(["cpu 100 0 50 800 50 0 0 0", "cpu 300 0 150 850 100 0 0 0"])
-    assert busy_cores(read=lambda: next(lines), sleep=lambda seconds: None) == pytest.approx(1.5)
+    assert busy_cores(1.0, read=lambda: next(lines), sleep=lambda seconds: None) == pytest.approx(1.5)
     idle = iter(["cpu 100 0 50 800 50", "cpu 100 0 50 1200 50"])
-    assert busy_cores(read=lambda: next(idle), sleep=lambda seconds: None) == 0.0
+    assert busy_cores(1.0, read=lambda: next(idle), sleep=lambda seconds: None) == 0.0
 
 
 def test_bad_settings_are_refused_before_any_process_starts():

@@ -90,7 +90,13 @@ def unpinned(monkeypatch):
     monkeypatch.setattr("d2lvgg.training.threads.USER_ENVIRONMENT", {})
 
 
-def test_choose_threads_probes_applies_and_says_why(unpinned, monkeypatch):
+@pytest.fixture
+def short_probe(monkeypatch):
+    """Timings of one step or so: these tests check what the probe chooses and records, not how well it measures."""
+    monkeypatch.setattr("d2lvgg.training.threads.PROBE_SECONDS", 0.01)
+
+
+def test_choose_threads_probes_applies_and_says_why(unpinned, short_probe, monkeypatch):
     monkeypatch.setattr("d2lvgg.training.threads.cores", lambda: 2)
     runner = _Runner()
     choice = choose_threads(runner, None, (np.zeros((4, 1, 8, 8)), np.zeros(4)))
@@ -130,7 +136,9 @@ def test_an_epoch_much_slower_than_the_fastest_since_the_probe_probes_again():
 
 @pytest.mark.torch
 @pytest.mark.skipif(not SYSTEM_DIR.is_dir(), reason=f"real Fashion-MNIST not installed at {SYSTEM_DIR}")
-def test_a_slower_epoch_mid_run_probes_again_and_the_run_records_both(tmp_path, unpinned, monkeypatch, capsys):
+def test_a_slower_epoch_mid_run_probes_again_and_the_run_records_both(
+    tmp_path, unpinned, short_probe, monkeypatch, capsys
+):
     import torch
 
     monkeypatch.setattr("d2lvgg.training.threads.SLOWDOWN", 1e9)  # every epoch counts as slow: no timing needed
@@ -150,7 +158,7 @@ def test_a_slower_epoch_mid_run_probes_again_and_the_run_records_both(tmp_path, 
 
 @pytest.mark.torch
 @pytest.mark.skipif(not SYSTEM_DIR.is_dir(), reason=f"real Fashion-MNIST not installed at {SYSTEM_DIR}")
-def test_a_run_records_the_probed_threads_and_a_pin_is_applied_as_given(tmp_path, unpinned):
+def test_a_run_records_the_probed_threads_and_a_pin_is_applied_as_given(tmp_path, unpinned, short_probe):
     import torch
 
     before = torch.get_num_threads()

@@ -1,4 +1,5 @@
-"""The CPU cores a process computes on: all those it started with, or the least busy few.
+"""The CPU cores a process computes on (all those it started with, or the least busy few), and how busy other work
+keeps them.
 
 A framework that sizes its thread pools once, when it starts (MindSpore), can still compute on fewer
 cores: its threads' affinity narrows, and widens again, at any time. Beside other work this matters
@@ -12,10 +13,12 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 _STARTED = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
 BUSY_WINDOW = 0.1  # seconds of /proc/stat per choice of the least busy cores
+_STAT = Path("/proc/stat")
 
 
 def started_cores() -> int:
@@ -38,6 +41,23 @@ def confine(count: int) -> list[int]:
     return chosen
 
 
+def busy_cores(
+    seconds: float, read: Callable[[], str] | None = None, sleep: Callable[[float], None] = time.sleep
+) -> float:
+    """How many cores other work kept busy over ``seconds`` (from ``/proc/stat``; NaN where there is none).
+
+    Unlike the one-minute load average, it does not still count a benchmark that ended a minute ago.
+    ``read`` (the file's first line) and ``sleep`` stand in for the system in tests.
+    """
+    if read is None and not _STAT.is_file():
+        return float("nan")
+    first_line = read or (lambda: _STAT.read_text().splitlines()[0])
+    busy, total = _ticks(first_line())
+    sleep(seconds)
+    busy_after, total_after = _ticks(first_line())
+    return started_cores() * (busy_after - busy) / max(total_after - total, 1)
+
+
 def _least_busy(count: int) -> list[int]:
     """The ``count`` cores of ``_STARTED`` that other work kept least busy over ``BUSY_WINDOW``."""
     before = _busy_ticks()
@@ -47,12 +67,15 @@ def _least_busy(count: int) -> list[int]:
 
 
 def _busy_ticks() -> dict[int, int]:
-    """Each core's ticks not idle, from /proc/stat (empty where there is none)."""
-    ticks = {}
+    """Each core's busy ticks, from /proc/stat (empty where there is none)."""
     with contextlib.suppress(OSError):
-        for line in Path("/proc/stat").read_text().splitlines():
-            name, *fields = line.split()
-            if name.startswith("cpu") and name[3:].isdigit():
-                values = [int(field) for field in fields]
-                ticks[int(name[3:])] = sum(values) - values[3] - (values[4] if len(values) > 4 else 0)
-    return ticks
+        lines = [line for line in _STAT.read_text().splitlines() if line[3:4].isdigit() and line.startswith("cpu")]
+        return {int(line.split()[0][3:]): _ticks(line)[0] for line in lines}
+    return {}
+
+
+def _ticks(line: str) -> tuple[int, int]:
+    """A /proc/stat ``cpu`` line's ticks, busy and in all; idle and waiting for I/O are not busy."""
+    values = [int(field) for field in line.split()[1:]]
+    total = sum(values)
+    return total - values[3] - (values[4] if len(values) > 4 else 0), total

@@ -3,8 +3,8 @@
 A framework's threads spin while they wait for each other; on a machine whose other cores are busy
 (a shared lab machine, a laptop doing something else) two spinning threads can run ten times slower
 than one. So no count is assumed: training steps are timed for a while at each candidate count, in
-interleaved rounds, and the count with the lower median is kept; the weights and optimizer state from before the probe
-are then put back, so the run is the one it would have been. When an epoch later computes much
+interleaved rounds, and the count with the lower median is kept; the weights and optimizer state
+from before the probe are then put back, so the run is the one it would have been. When an epoch later computes much
 slower than the fastest epoch since the probe (other work has started), the probe runs again
 between epochs. A pinned count (``--threads``, ``$D2LVGG_THREADS``) or
 the framework's own variable set by the user is taken as it is. The choice and its reason go into
@@ -23,7 +23,7 @@ from typing import Any
 
 from ..backends import ENVIRONMENT_SET, THREADS_VARIABLE, USER_ENVIRONMENT
 from ..backends.base import Runner
-from ..backends.cores import started_cores
+from ..backends.cores import started_cores as cores  # the cores at start: a runner may narrow them since
 from ..errors import ConfigError
 
 ENVIRONMENT = THREADS_VARIABLE
@@ -48,12 +48,6 @@ class ThreadChoice:
 
     def record(self) -> dict[str, Any]:
         return {"count": self.count, "why": self.why}
-
-
-def cores() -> int:
-    """The cores this process may run on (its affinity mask when d2lvgg loaded, as ``taskset`` or a container sets
-    it; a runner may narrow it since)."""
-    return started_cores()
 
 
 def pinned(threads: int | None, environ: Mapping[str, str] | None = None) -> ThreadChoice | None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from ...backends import DEFAULT as DEFAULT_BACKEND
 from ...backends import REGISTRY, declaration, get_backend
+from ...backends.cores import busy_cores
 from ...errors import ConfigError
 from ...model.spec import VGGSpec
 from ...training.threads import ThreadChoice, choose_threads, cores
@@ -179,30 +180,6 @@ def _one_run(loop: str, config: BenchConfig) -> dict[str, Any]:
     return result | {"load": _load()}
 
 
-def busy_cores(
-    seconds: float = BUSY_SECONDS, read: Callable[[], str] | None = None, sleep: Callable[[float], None] = time.sleep
-) -> float:
-    """How many cores other work kept busy over ``seconds`` (from ``/proc/stat``; NaN where there is none).
-
-    Unlike the one-minute load average, it does not still count a benchmark that ended a minute ago.
-    ``read`` (the file's first line) and ``sleep`` stand in for the system in tests.
-    """
-    stat = Path("/proc/stat")
-    if read is None and not stat.is_file():
-        return float("nan")
-    first_line = read or (lambda: stat.read_text().splitlines()[0])
-
-    def busy_and_total() -> tuple[int, int]:
-        ticks = [int(field) for field in first_line().split()[1:]]
-        idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle and waiting for I/O
-        return sum(ticks) - idle, sum(ticks)
-
-    busy, total = busy_and_total()
-    sleep(seconds)
-    busy_after, total_after = busy_and_total()
-    return cores() * (busy_after - busy) / max(total_after - total, 1)
-
-
 def _load() -> float:
     """The one-minute load average (NaN where the system has none)."""
     return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -259,7 +236,7 @@ def run_bench(config: BenchConfig, json_path: str | Path | None = None) -> tuple
     loops = LOOPS if declaration(config.backend).textbook_loop else LOOPS[:1]
     for loop in loops:
         _check_loop(loop, config)
-    busy_before, load_before = busy_cores(), _load()
+    busy_before, load_before = busy_cores(BUSY_SECONDS), _load()
     runs: dict[str, list[dict[str, Any]]] = {loop: [] for loop in loops}
     with competing_runs(config) if config.under_load else contextlib.nullcontext() as running:
         for _ in range(config.repeats):
