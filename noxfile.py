@@ -7,11 +7,13 @@ environment; ``frameworks-jax`` holds JAX, which needs numpy 2. The per-backend 
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -60,9 +62,16 @@ _installing: dict[str, float] = {}
 
 
 def install(session: nox.Session, *args: str) -> None:
-    """``session.install``, its time counted as the session's install time."""
+    """``session.install``, its time counted as the session's install time.
+
+    pip does not byte-compile what it installs: Python compiles each module the session imports, once, when it is
+    first imported (the frameworks' environment holds 19,342 modules; compiling them all took pip about 50 s of its
+    143, compiling the ones a session imports takes about 15). So the session may write bytecode, whatever the
+    shell's PYTHONDONTWRITEBYTECODE says.
+    """
     started = time.monotonic()
-    session.install(*args)
+    session.install("--no-compile", *args)
+    session.env["PYTHONDONTWRITEBYTECODE"] = None  # None: unset for the session's commands
     _installing[session.name] = _installing.get(session.name, 0.0) + time.monotonic() - started
 
 
@@ -89,6 +98,15 @@ def discarding_session(**options):
     return register
 
 
+@functools.cache
+def trained_runs() -> str:
+    """A folder for the reduced recipe's runs (tests/conftest.py) that every session of this nox run shares:
+    ``frameworks`` and ``frameworks-jax`` both compare PyTorch's. New each time nox starts, removed when it ends."""
+    folder = tempfile.mkdtemp(prefix="d2lvgg-trained-runs-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 def run_pytest(session: nox.Session, selection: str, env: dict[str, str] | None = None) -> None:
     """The tests ``selection`` picks: those that may share the cores on parallel workers, then those marked
     ``serial`` (they time steps or kill processes) alone; the 15 slowest of each are listed.
@@ -96,6 +114,7 @@ def run_pytest(session: nox.Session, selection: str, env: dict[str, str] | None 
     The units go out in the suite's order, the long trainings first (tests/conftest.py), not largest first; a crashed
     worker fails the run at once, where pytest-xdist would wait on its tests.
     """
+    env = {**(env or {}), "D2LVGG_TEST_RUNS": trained_runs()}
     selected = ("pytest", "--durations=15", *session.posargs)
     parallel = ("-n", WORKERS, "--dist", "loadscope", "--no-loadscope-reorder", "--max-worker-restart=0")
     session.run(*selected, "-m", f"({selection}) and not serial", *parallel, env=env)
