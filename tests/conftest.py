@@ -7,6 +7,7 @@ import fcntl
 import importlib.util
 import os
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -90,11 +91,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="no Ascend NPU on this machine"))
         if "parity" in marks and len(available()) < 2:
             item.add_marker(pytest.mark.skip(reason=f"parity needs two backends installed, not {available()}"))
-    items.sort(key=lambda item: not _trains_on_all_the_data(item))  # the longest first: no worker waits at the end
+    items.sort(key=_turn)
 
 
-def _trains_on_all_the_data(item: pytest.Item) -> bool:
-    return "reduced_recipe_run" in getattr(item, "fixturenames", ()) or item.get_closest_marker("slow") is not None
+def _turn(item: pytest.Item) -> int:
+    """When a test goes out to the workers: the trainings on all the data first (the longest: no worker waits at the
+    end), then the rest, and last what compares every backend's run, trained by then (not trained or awaited by the
+    one worker that took it while the others train)."""
+    fixtures = getattr(item, "fixturenames", ())
+    if "reduced_recipe_runs" in fixtures:
+        return 2
+    return 0 if "reduced_recipe_run" in fixtures or item.get_closest_marker("slow") is not None else 1
 
 
 # The reduced recipe: the CI-sized network (the book's VGG-11, channels / 16, a 256-wide head, 32 px) trained for
@@ -132,13 +139,26 @@ class ReducedRecipe:
         return {backend: run or self(backend) for backend, run in runs.items()}
 
 
+# A folder that several pytest runs share for the reduced recipe's runs: nox gives its sessions one (frameworks and
+# frameworks-jax both need PyTorch's run), new each time it starts.
+SHARED_RUNS = "D2LVGG_TEST_RUNS"
+
+
 @pytest.fixture(scope="session")
 def reduced_recipe_run(tmp_path_factory) -> ReducedRecipe:
-    """The reduced recipe's runs, in a folder every pytest-xdist worker of this session shares."""
+    """The reduced recipe's runs, in a folder every pytest-xdist worker of this session shares (and every pytest run
+    that ``$D2LVGG_TEST_RUNS`` names)."""
     root = tmp_path_factory.getbasetemp()
-    folder = (root.parent if "PYTEST_XDIST_WORKER" in os.environ else root) / "reduced-recipe"
+    workers_root = root.parent if "PYTEST_XDIST_WORKER" in os.environ else root
+    folder = Path(os.environ.get(SHARED_RUNS) or workers_root / "reduced-recipe")
     folder.mkdir(exist_ok=True)
     return ReducedRecipe(folder)
+
+
+@pytest.fixture(scope="session")
+def reduced_recipe_runs(reduced_recipe_run) -> Callable[[list[str]], dict]:
+    """The runs of every backend named, for a test that compares them: it goes out after the tests that train them."""
+    return reduced_recipe_run.every
 
 
 # Batch norm keeps this fit far from the edge of stability: the same plain network with kaiming init at

@@ -120,9 +120,9 @@ def test_weights_trained_in_one_backend_score_the_same_in_the_other(tmp_path, tr
 
 @needs_data
 @pytest.mark.slow
-def test_every_pair_trains_the_reduced_recipe_to_within_two_points(tmp_path, reduced_recipe_run):
+def test_every_pair_trains_the_reduced_recipe_to_within_two_points(tmp_path, reduced_recipe_run, reduced_recipe_runs):
     # each backend trains once in the session (test_train reads the same runs)
-    trained = reduced_recipe_run.every(sorted({name for pair in installed_pairs() for name in pair}))
+    trained = reduced_recipe_runs(sorted({name for pair in installed_pairs() for name in pair}))
     for pair in installed_pairs():
         out = tmp_path / "-vs-".join(pair)
         recipe = {"train_config": reduced_recipe_run.config, "trained": trained}
