@@ -182,24 +182,6 @@ def test_mindspore_thread_pools_keep_a_setting_made_before():
         device._set_once(lambda value: (_ for _ in ()).throw(ValueError("other")), 1)
 
 
-@pytest.mark.tensorflow
-@pytest.mark.parametrize("started_first", [False, True])
-def test_a_thread_pin_sizes_tensorflows_pools_unless_its_runtime_started_first(started_first):
-    """In a fresh interpreter: TensorFlow sizes its pools once, when a first tensor starts its runtime."""
-    script = "import tensorflow as tf; tf.zeros(1)\n" if started_first else ""
-    script += (
-        "from d2lvgg import preset\n"
-        "from d2lvgg.backends import get_backend\n"
-        "from d2lvgg.model.ir import lower\n"
-        "network = lower(preset('d2l_vgg11').scaled(16))\n"
-        "runner = get_backend('tensorflow').make_runner(network, device='cpu', seed=0, options={})\n"
-        "print(runner.set_threads(1), runner.set_threads(2))\n"
-    )
-    environment = {**os.environ, "D2LVGG_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True, check=True)
-    assert done.stdout.split() == (["False", "False"] if started_first else ["True", "False"]), done.stderr[-2000:]
-
-
 @pytest.mark.paddle
 def test_paddle_optimizer_buffers_sit_where_d2lvgg_reads_them(monkeypatch):
     import paddle

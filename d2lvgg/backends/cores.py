@@ -16,18 +16,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import THREADS_VARIABLE
-
 _STARTED = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
 BUSY_WINDOW = 0.1  # seconds of /proc/stat per choice of the least busy cores
 _STAT = Path("/proc/stat")
-
-
-def pinned_threads() -> int | None:
-    """The thread count pinned in ``$D2LVGG_THREADS`` (``None`` where it is not a whole number >= 1): a framework
-    that sizes its thread pools when it starts sizes them to it."""
-    value = os.environ.get(THREADS_VARIABLE, "")
-    return int(value) if value.isdigit() and int(value) >= 1 else None
 
 
 def started_cores() -> int:

@@ -8,8 +8,8 @@ from mindspore import nn
 
 from ...model import ir
 from ..base import RunnerBase, StateMapping
-from ..cores import can_confine, confine, pinned_threads
-from .device import configure, sigterm_as_interrupt
+from ..cores import can_confine, confine
+from .device import configure, pinned_threads, sigterm_as_interrupt
 from .distributed import gradient_reducer, join_world, sum_over_world
 from .dropout import DropoutMasks
 from .network import compile_network

@@ -9,12 +9,10 @@ import numpy as np
 import tensorflow as tf
 
 from ...model import ir
-from .device import has_accelerator, resolve_device, size_thread_pools
+from .device import has_accelerator, resolve_device
 from .interop import export_onnx, read_checkpoint
 from .network import compile_network, folds_relu, neutral_layers, vgg, vgg_block
 from .runner import Runner, load_numpy_state, state_to_numpy
-
-size_thread_pools()  # before any tensor starts the runtime
 
 __all__ = [
     "Runner",

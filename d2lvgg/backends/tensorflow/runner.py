@@ -14,7 +14,7 @@ import tensorflow as tf
 from ...model import ir
 from ..base import RunnerBase, StateMapping, World
 from ..channels_last import from_neutral, input_shape, to_neutral
-from .device import pool_size, resolve_device, tf_device
+from .device import resolve_device, tf_device
 from .network import compile_network, neutral_layers
 
 BN_NAMES = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean", "moving_variance": "running_var"}
@@ -142,11 +142,6 @@ class Runner(RunnerBase):
     def fetch(self, values: list[tf.Tensor]) -> list[float]:
         """The metrics as Python numbers (reading them waits for the steps)."""
         return [float(v) for v in values]
-
-    def set_threads(self, count: int) -> bool:
-        """TensorFlow sizes its thread pools when its runtime starts: to a pinned count (``device.py``), which it
-        then computes on, or to every core."""
-        return count == pool_size()
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Float32 logits in evaluation mode."""
