@@ -21,6 +21,8 @@ import nox
 
 nox.options.sessions = ["lint", "typecheck", "tests", "package", "frameworks", "frameworks-jax", "docs-browser"]
 nox.options.reuse_existing_virtualenvs = True
+# uv makes the environments and installs into them where it is installed (.ci/run installs it), else pip does.
+nox.options.default_venv_backend = "uv|virtualenv"
 
 # The framework-free suite runs on every supported Python; the framework sessions on 3.11, where the
 # pinned CPU build of PyTorch lies on the build machines (MindSpore 2.10 supports 3.10 to 3.12).
@@ -64,13 +66,13 @@ _installing: dict[str, float] = {}
 def install(session: nox.Session, *args: str) -> None:
     """``session.install``, its time counted as the session's install time.
 
-    pip does not byte-compile what it installs: Python compiles each module the session imports, once, when it is
-    first imported (the frameworks' environment holds 19,342 modules; compiling them all took pip about 50 s of its
-    143, compiling the ones a session imports takes about 15). So the session may write bytecode, whatever the
-    shell's PYTHONDONTWRITEBYTECODE says.
+    Nothing it installs is byte-compiled (uv never does, pip is told not to): Python compiles each module the session
+    imports, once, when it is first imported (the frameworks' environment holds 19,342 modules; compiling them all
+    took pip about 50 s of its 143, compiling the ones a session imports takes about 15). So the session may write
+    bytecode, whatever the shell's PYTHONDONTWRITEBYTECODE says.
     """
     started = time.monotonic()
-    session.install("--no-compile", *args)
+    session.install(*(() if session.venv_backend == "uv" else ("--no-compile",)), *args)
     session.env["PYTHONDONTWRITEBYTECODE"] = None  # None: unset for the session's commands
     _installing[session.name] = _installing.get(session.name, 0.0) + time.monotonic() - started
 
@@ -143,9 +145,10 @@ def tests(session: nox.Session) -> None:
     run_pytest(session, "not (torch or mindspore or paddle or tensorflow or jax or parity)")
 
 
-@discarding_session(python=FRAMEWORK_PYTHON)
+@discarding_session(python=FRAMEWORK_PYTHON, venv_backend="virtualenv")
 def package(session: nox.Session) -> None:
-    """Build the sdist and the wheel, then install each (not editable) and use it from outside the checkout."""
+    """Build the sdist and the wheel, then install each (not editable) with pip, as a user does, and use it from
+    outside the checkout."""
     install(session, "build")
     dist = Path(session.create_tmp()) / "dist"
     shutil.rmtree(dist, ignore_errors=True)
