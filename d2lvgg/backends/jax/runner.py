@@ -114,7 +114,8 @@ class Runner(RunnerBase):
         self.module = Network(network)
         self.evaluation = self.module.clone(training=False)
         with jax.default_device(self.device):
-            self.variables = initial_variables(self.module, network, seed)  # Flax's default init
+            # committed to the device, as every step's outputs are: else the first step is compiled twice
+            self.variables = jax.device_put(initial_variables(self.module, network, seed), self.device)
         self.key, self.steps = jax.random.key(seed), 0
         self._evaluate = jax.jit(self._evaluate_batch)
         self._logits = jax.jit(lambda variables, x: self.evaluation.apply(variables, jnp.transpose(x, (0, 2, 3, 1))))
