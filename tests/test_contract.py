@@ -100,10 +100,10 @@ def test_each_backend_sets_its_own_environment_and_keeps_the_users(monkeypatch):
     assert os.environ["D2LVGG_TEST_LOG"] == "2"
 
 
-def test_options_are_owned_by_one_backend_and_checked_there():
+def test_options_are_owned_by_their_backends_and_checked_there():
     owners = {name: backend for name, (backend, _) in all_options().items()}
     assert owners == {
-        "device_data": "torch",
+        "device_data": "every backend",
         "channels_last": "torch",
         "amp": "torch",
         "compile": "torch",
@@ -111,7 +111,7 @@ def test_options_are_owned_by_one_backend_and_checked_there():
         "to_static": "paddle",
         "xla": "tensorflow",
     }
-    assert resolve_options("mindspore", {}) == {"ms_mode": "graph"}
+    assert resolve_options("mindspore", {}) == {"device_data": True, "ms_mode": "graph"}
     assert resolve_options("torch", {"amp": "on"})["amp"] == "on"
     with pytest.raises(ConfigError, match="ms_mode is not an option of the torch backend .it belongs to the mindspore"):
         resolve_options("torch", {"ms_mode": "graph"})
@@ -125,7 +125,7 @@ def test_options_are_owned_by_one_backend_and_checked_there():
 
 def test_a_config_carries_its_backends_options_and_reads_old_flat_records():
     config = TrainConfig(backend="mindspore", options={"ms_mode": "pynative"})
-    assert config.options == {"ms_mode": "pynative"}
+    assert config.options == {"device_data": True, "ms_mode": "pynative"}
     assert config.record()["ms_mode"] == "pynative" and "options" not in config.record()
     assert TrainConfig.from_record(config.record()) == config
     # d2lvgg 0.1.0 stored every backend's switches flat, for any backend: each keeps its own

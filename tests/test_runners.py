@@ -15,7 +15,8 @@ from frameworks import BACKENDS, EXPECT, network_module
 from natives import NATIVE
 
 from d2lvgg import DeviceError, preset
-from d2lvgg.backends import get_backend, resolve_options
+from d2lvgg.backends import get_backend, plain_options, resolve_options
+from d2lvgg.data.pipeline import batches
 from d2lvgg.model.initializers import initial_weights
 from d2lvgg.model.ir import lower
 
@@ -108,6 +109,44 @@ def test_devices_resolve_or_fail_clearly(name):
     if not backend.has_accelerator("auto"):
         with pytest.raises(DeviceError, match=e.no_accelerator):
             backend.resolve_device(e.accelerator)
+
+
+def _uint8_images(n: int = 300) -> tuple[np.ndarray, np.ndarray]:
+    """Random 28x28 uint8 images over the whole range, with labels: what the resize must carry exactly."""
+    rng = np.random.default_rng(1)
+    return rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), rng.integers(0, 10, n)
+
+
+def test_the_devices_batches_are_the_numpy_pipelines_at_every_size(name):
+    images, labels = _uint8_images()
+    runner = _runner(name)
+    assert runner.fast["device_data"]
+    for size in (28, 32, 96):  # as stored, the reduced network's, the small VGG-11's
+        ours = runner.data(images, labels, size).batches(batch_size=128, shuffle=True, seed=3, epoch=2)
+        reference = batches(images, labels, batch_size=128, resize=size, shuffle=True, seed=3, epoch=2)
+        for (x, y), (ref_x, ref_y) in zip(ours, reference, strict=True):
+            x = np.asarray(x)
+            assert x.shape == ref_x.shape and x.dtype == np.float32, size
+            assert np.array_equal(np.asarray(y), ref_y), size
+            assert np.abs(x - ref_x).max() <= 2e-7, size  # float32 rounding of the same matrix products
+
+
+def test_a_step_on_the_devices_batch_is_a_step_on_the_numpy_batch_and_plain_feeds_numpy(name):
+    images, labels = _uint8_images(64)
+    fast, plain = _runner(name), _runner(name, options=plain_options(name))
+    assert plain.data(images, labels, 32) is None
+    assert not plain.fast["device_data"] and not plain.fast.get("lazy_metrics", False)
+    results = []
+    for runner, (x, y) in [
+        (fast, next(fast.data(images, labels, 32).batches(batch_size=64, shuffle=False, seed=0, epoch=0))),
+        (plain, next(batches(images, labels, batch_size=64, resize=32, shuffle=False, seed=0, epoch=0))),
+    ]:
+        runner.load_state(initial_weights(lower(TINY), "xavier", 0))
+        runner.set_optimizer(0.05)
+        results.append((runner.fetch(list(runner.train_step(x, y))), runner.state()))
+    (metrics, state), (plain_metrics, plain_state) = results
+    np.testing.assert_allclose(metrics, plain_metrics, rtol=1e-5)
+    assert all(np.allclose(state[k], plain_state[k], atol=1e-6) for k in state)
 
 
 # What one framework alone has.

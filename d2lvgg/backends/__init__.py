@@ -106,8 +106,18 @@ def options(name: str) -> tuple[Option, ...]:
 
 
 def all_options() -> dict[str, tuple[str, Option]]:
-    """Every declared option by name, with the backend that owns it (for the CLI and sweep grids)."""
-    return {option.name: (name, option) for name in REGISTRY for option in options(name)}
+    """Every declared option by name, with the backends that declare it (for the CLI and sweep grids).
+
+    An option every backend declares (the fast path's ``device_data``) is owned by "every backend".
+    """
+    owners: dict[str, list[str]] = {}
+    found: dict[str, Option] = {}
+    for name in REGISTRY:
+        for option in options(name):
+            owners.setdefault(option.name, []).append(name)
+            found[option.name] = option
+    named = {key: "every backend" if len(names) == len(REGISTRY) else ", ".join(names) for key, names in owners.items()}
+    return {key: (named[key], option) for key, option in found.items()}
 
 
 def resolve_options(name: str, given: dict[str, Any]) -> dict[str, Any]:

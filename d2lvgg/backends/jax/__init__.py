@@ -4,6 +4,7 @@ This file declares the backend without importing JAX; ``backend.py`` implements 
 """
 
 from ..base import Declaration
+from ..feed import DEVICE_DATA
 
 DECLARATION = Declaration(
     title="JAX",
@@ -11,6 +12,7 @@ DECLARATION = Declaration(
     extra="jax",  # jax, flax and optax; on a CUDA machine install jax[cuda12] as JAX's guide says
     devices="auto, cpu, gpu or gpu:N",
     device_pattern=r"(?i)auto|cpu|gpu(:\d+)?",
+    options=(DEVICE_DATA,),
     requires={"flax>=0.10": "the book's JAX tab builds its layers with Flax", "optax>=0.2": "its SGD"},
     # The benchmark re-creates its data and a host read per step; the book's update runs outside its jit, ours in it.
     textbook_loop="d2l-en's Trainer.fit, JAX tab",

@@ -18,6 +18,7 @@ from flax import linen as nn
 from ...model import ir
 from ..base import RunnerBase, World
 from ..channels_last import from_neutral, to_neutral
+from ..feed import DeviceFeed
 from .device import jax_device, resolve_device
 from .network import Network, initial_variables
 
@@ -96,6 +97,14 @@ def _metrics(losses: jax.Array, logits: jax.Array, y: jax.Array) -> tuple[jax.Ar
     return losses.sum(), (logits.argmax(axis=1) == y).sum()
 
 
+@jax.jit
+def _gather(images: jax.Array, labels: jax.Array, indices: jax.Array, rows: jax.Array | None, cols: jax.Array | None):
+    """A batch of the device's dataset, resized with the pipeline's matrices (``DeviceFeed``)."""
+    x = images[indices].astype(jnp.float32)
+    x = jnp.clip(rows @ (x @ cols), 0.0, 1.0) if rows is not None else x / 255.0
+    return x[:, None], labels[indices]
+
+
 class Runner(RunnerBase):
     """A compiled network's variables and optax's SGD state as values; the step is one ``jax.jit``.
 
@@ -106,10 +115,12 @@ class Runner(RunnerBase):
     and weight decay is added to the gradient first, as PyTorch does.
     """
 
-    def __init__(self, network: ir.Sequential, *, device: str = "auto", seed: int = 0) -> None:
+    def __init__(
+        self, network: ir.Sequential, *, device: str = "auto", seed: int = 0, device_data: bool = False
+    ) -> None:
         self.device_label = resolve_device(device)
         self.device = jax_device(self.device_label)
-        self.fast = {"jit": True}
+        self.fast = {"device_data": device_data, "jit": True}
         self.world = World()
         self.module = Network(network)
         self.evaluation = self.module.clone(training=False)
@@ -120,6 +131,12 @@ class Runner(RunnerBase):
         self._evaluate = jax.jit(self._evaluate_batch)
         self._logits = jax.jit(lambda variables, x: self.evaluation.apply(variables, jnp.transpose(x, (0, 2, 3, 1))))
         self.set_optimizer(0.0)
+
+    def data(self, images: np.ndarray, labels: np.ndarray, size: int) -> DeviceFeed | None:
+        """The dataset in JAX arrays on the device, or ``None`` when the fast path's device data is off."""
+        if not self.fast["device_data"]:
+            return None
+        return DeviceFeed(images, labels, size, put=lambda a: jax.device_put(a, self.device), gather=_gather)
 
     @property
     def model(self) -> nn.Module:
@@ -186,10 +203,13 @@ class Runner(RunnerBase):
         logits = self.evaluation.apply(variables, jnp.transpose(x, (0, 2, 3, 1)))
         return _metrics(optax.softmax_cross_entropy_with_integer_labels(logits, y), logits, y)
 
-    def _batch(self, x: np.ndarray, y: np.ndarray) -> tuple[jax.Array, jax.Array]:
+    def _batch(self, x: Any, y: Any) -> tuple[jax.Array, jax.Array]:
+        """A numpy batch on the device (the feed's batches are there already)."""
+        if isinstance(x, jax.Array):
+            return x, y
         return jax.device_put(x, self.device), jax.device_put(np.asarray(y, dtype=np.int32), self.device)
 
-    def train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[jax.Array, jax.Array]:
+    def train_step(self, x: Any, y: Any) -> tuple[jax.Array, jax.Array]:
         """One SGD step; the batch's summed loss and correct predictions, left on the device."""
         self.variables, self.opt_state, metrics = self._train(
             self.variables, self.opt_state, *self._batch(x, y), self.key, self.steps
@@ -197,7 +217,7 @@ class Runner(RunnerBase):
         self.steps += 1
         return metrics
 
-    def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[jax.Array, jax.Array]:
+    def evaluate(self, x: Any, y: Any) -> tuple[jax.Array, jax.Array]:
         return self._evaluate(self.variables, *self._batch(x, y))
 
     def fetch(self, values: list[jax.Array]) -> list[float]:

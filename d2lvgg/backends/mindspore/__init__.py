@@ -7,6 +7,7 @@ import os
 import tempfile
 
 from ..base import Declaration, Launcher, Option
+from ..feed import DEVICE_DATA
 
 DECLARATION = Declaration(
     title="MindSpore",
@@ -14,7 +15,7 @@ DECLARATION = Declaration(
     extra="mindspore",
     devices="auto, cpu, gpu or ascend",
     device_pattern=r"(?i)auto|cpu|gpu|ascend",
-    options=(Option("ms_mode", "graph", "MindSpore's execution mode", ("graph", "pynative"), "--ms-mode"),),
+    options=(DEVICE_DATA, Option("ms_mode", "graph", "MindSpore's execution mode", ("graph", "pynative"), "--ms-mode")),
     # Set before MindSpore loads. GLOG_v: its C++ side logs every WARNING otherwise. ONEDNN_MAX_CPU_ISA:
     # MindSpore 2.10's oneDNN picks a reference convolution on AVX-512 CPUs for its NCHW float32
     # layout, 25 ms where the AVX2 kernels take 0.4 ms (docs/speed.md). MS_OM_PATH: where a failed

@@ -82,5 +82,5 @@ def peak_memory_mb(device_label: str) -> float | None:
 
 
 def make_runner(network: ir.Sequential, *, device: str, seed: int, options: dict[str, Any]) -> Runner:
-    """A runner in the execution mode ``options["ms_mode"]`` (graph or PyNative)."""
-    return Runner(network, device=device, seed=seed, mode=options["ms_mode"])
+    """A runner in the execution mode ``options["ms_mode"]`` (graph or PyNative), the dataset on the device or not."""
+    return Runner(network, device=device, seed=seed, device_data=options["device_data"], mode=options["ms_mode"])

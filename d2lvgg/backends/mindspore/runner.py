@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import mindspore as ms
 import numpy as np
-from mindspore import nn
+from mindspore import nn, ops
 
 from ...model import ir
 from ..base import RunnerBase, StateMapping
 from ..cores import can_confine, confine
+from ..feed import DeviceFeed
 from .device import configure, pinned_threads, sigterm_as_interrupt
 from .distributed import gradient_reducer, join_world, sum_over_world
 from .dropout import DropoutMasks
@@ -72,7 +75,25 @@ class _TrainStep(nn.Cell):
         if self.reducer is not None:
             grads = self.reducer(grads)
         self.optimizer(grads)
-        return loss, logits
+        return _metrics(loss, logits, y)
+
+
+def _metrics(loss: ms.Tensor, logits: ms.Tensor, y: ms.Tensor) -> tuple[ms.Tensor, ms.Tensor]:
+    """The batch's summed loss (from its mean) and its number of correct predictions, both float32."""
+    return loss * y.shape[0], (logits.argmax(axis=1) == y).astype(ms.float32).sum()
+
+
+class _Gather(nn.Cell):
+    """A batch of the device's dataset, resized with the pipeline's matrices (``DeviceFeed``): one graph."""
+
+    def __init__(self, resize: bool) -> None:
+        super().__init__()
+        self.resize = resize
+
+    def construct(self, images, labels, indices, rows, cols):
+        x = ops.gather(images, indices, 0).astype(ms.float32)
+        x = ops.clamp(ops.matmul(rows, ops.matmul(x, cols)), 0.0, 1.0) if self.resize else x / 255.0
+        return x.expand_dims(1), ops.gather(labels, indices, 0).astype(ms.int32)
 
 
 class Runner(RunnerBase):
@@ -83,12 +104,21 @@ class Runner(RunnerBase):
 
     weights = StateMapping(state_to_numpy, load_numpy_state)
 
-    def __init__(self, network: ir.Sequential, *, device: str = "auto", seed: int = 0, mode: str = "graph") -> None:
+    def __init__(
+        self,
+        network: ir.Sequential,
+        *,
+        device: str = "auto",
+        seed: int = 0,
+        device_data: bool = False,
+        mode: str = "graph",
+    ) -> None:
         target = configure(device, mode)
         sigterm_as_interrupt()
         self.device_label = f"{target.lower()} ({mode} mode)"
         self.mode = mode
-        self.fast = {"graph_mode": mode == "graph"}  # the whole step as one compiled graph
+        # graph mode: the whole step as one compiled graph; device data: metrics read every few steps too
+        self.fast = {"device_data": device_data, "graph_mode": mode == "graph", "lazy_metrics": device_data}
         self.world = join_world()
         ms.set_seed(seed)
         self.model = compile_network(network)
@@ -96,8 +126,17 @@ class Runner(RunnerBase):
         self._step: _TrainStep | None = None
         self.dropout = DropoutMasks(self.model, self.world, seed)  # before any graph is compiled
 
-    def fetch(self, values: list[float]) -> list[float]:
-        """Metrics are already Python numbers (each step reads its loss back); summed over the world."""
+    def data(self, images: np.ndarray, labels: np.ndarray, size: int) -> DeviceFeed | None:
+        """The dataset in MindSpore's tensors, or ``None`` when the fast path's device data is off."""
+        if not self.fast["device_data"]:
+            return None
+        gather = _Gather(resize=images.shape[1:] != (size, size))
+        return DeviceFeed(images, labels, size, put=ms.Tensor, gather=gather)
+
+    def fetch(self, values: list[Any]) -> list[float]:
+        """The metrics as Python numbers (one read for the lot, where they are tensors), summed over the world."""
+        if values and isinstance(values[0], ms.Tensor):
+            values = ops.stack(values).asnumpy().tolist()
         values = [float(v) for v in values]
         return sum_over_world(values) if self.world.size > 1 and values else values
 
@@ -141,36 +180,35 @@ class Runner(RunnerBase):
         for name, value in arrays.items():
             params[name].set_data(ms.Tensor(np.ascontiguousarray(value)))
 
-    def _share(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """This process's rows of a global batch (all of them in one process)."""
+    def _tensors(self, x: Any, y: Any) -> tuple[ms.Tensor, ms.Tensor]:
+        """This process's rows of a global batch (all of them in one process), as tensors."""
         share = self.world.share(len(y))
-        return x[share], y[share]
-
-    @staticmethod
-    def _tensors(x: np.ndarray, y: np.ndarray) -> tuple[ms.Tensor, ms.Tensor]:
+        x, y = x[share], y[share]
+        if isinstance(x, ms.Tensor):
+            return x, y
         return ms.Tensor(x), ms.Tensor(y.astype(np.int32))
 
-    def train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
-        """One SGD step; returns the share's summed loss and its number of correct predictions."""
+    def _read(self, metrics: tuple[ms.Tensor, ms.Tensor]) -> tuple[Any, Any]:
+        """Metrics left as tensors on the fast path; read at once (the book's ``float()``) on the plain one."""
+        return metrics if self.fast["lazy_metrics"] else (float(metrics[0].asnumpy()), int(metrics[1].asnumpy()))
+
+    def train_step(self, x: Any, y: Any) -> tuple[Any, Any]:
+        """One SGD step; the share's summed loss and its number of correct predictions."""
         assert self._step is not None, "call set_optimizer first"
         self.model.set_train(True)
         self.dropout.draw(len(y))
-        xs, ys = self._share(x, y)
+        xs, ys = self._tensors(x, y)
         weight = ms.Tensor(len(ys) * self.world.size / len(y), ms.float32)
-        loss, logits = self._step(*self._tensors(xs, ys), weight)
-        correct = int((logits.asnumpy().argmax(axis=1) == ys).sum())
-        return float(loss.asnumpy()) * len(ys), correct
+        return self._read(self._step(xs, ys, weight))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Logits in evaluation mode."""
         self.model.set_train(False)
         return self.model(ms.Tensor(x)).asnumpy()
 
-    def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
+    def evaluate(self, x: Any, y: Any) -> tuple[Any, Any]:
         """Summed loss and correct predictions of one batch in evaluation mode."""
         self.model.set_train(False)
-        x, y = self._share(x, y)
         xs, ys = self._tensors(x, y)
         logits = self.model(xs)
-        loss = self.loss(logits, ys)
-        return float(loss.asnumpy()) * len(y), int((logits.asnumpy().argmax(axis=1) == y).sum())
+        return self._read(_metrics(self.loss(logits, ys), logits, ys))

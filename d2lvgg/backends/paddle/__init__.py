@@ -4,6 +4,7 @@ This file declares the backend without importing PaddlePaddle; ``backend.py`` im
 """
 
 from ..base import Declaration, Launcher, Option
+from ..feed import DEVICE_DATA
 
 DECLARATION = Declaration(
     title="PaddlePaddle",
@@ -15,6 +16,7 @@ DECLARATION = Declaration(
     onnx_needs=("paddle2onnx",),  # paddle.onnx.export hands the work to it
     # Dynamic graph by default: on the CPU, to_static's graph measured slower (docs/speed.md).
     options=(
+        DEVICE_DATA,
         Option(
             "to_static", False, "compile the forward pass with paddle.jit.to_static", flag="--to-static", plain=False
         ),

@@ -7,12 +7,15 @@ translate both ways.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import paddle
 from paddle import nn
 
 from ...model import ir
 from ..base import RunnerBase, StateMapping
+from ..feed import DeviceFeed
 from .device import resolve_device
 from .distributed import join_world, share_dropout, sum_gradients, sum_over_world
 from .network import compile_network
@@ -50,6 +53,13 @@ def load_numpy_state(model: nn.Layer, arrays: dict[str, np.ndarray]) -> nn.Layer
     return model
 
 
+def _gather(images, labels, indices, rows, cols) -> tuple[paddle.Tensor, paddle.Tensor]:
+    """A batch of the device's dataset, resized with the pipeline's matrices (``DeviceFeed``)."""
+    x = paddle.gather(images, indices).astype("float32")
+    x = paddle.clip(paddle.matmul(rows, paddle.matmul(x, cols)), 0.0, 1.0) if rows is not None else x / 255.0
+    return x.unsqueeze(1), paddle.gather(labels, indices)
+
+
 class Runner(RunnerBase):
     """A compiled network with plain SGD and cross-entropy, in PaddlePaddle's dynamic graph.
 
@@ -60,10 +70,18 @@ class Runner(RunnerBase):
 
     weights = StateMapping(state_to_numpy, load_numpy_state)
 
-    def __init__(self, network: ir.Sequential, *, device: str = "auto", seed: int = 0, to_static: bool = False) -> None:
+    def __init__(
+        self,
+        network: ir.Sequential,
+        *,
+        device: str = "auto",
+        seed: int = 0,
+        device_data: bool = False,
+        to_static: bool = False,
+    ) -> None:
         self.device_label = resolve_device(device)
         paddle.set_device(self.device_label)
-        self.fast = {"to_static": to_static}
+        self.fast = {"device_data": device_data, "to_static": to_static, "lazy_metrics": device_data}
         self.world = join_world()
         paddle.seed(seed)  # framework-default init and dropout masks
         self.model = compile_network(network)
@@ -103,12 +121,25 @@ class Runner(RunnerBase):
         buffers = {k: v for k, v in arrays.items() if k != "lr"}
         load_buffers(self._sgd(), self.model.parameters(), buffers)
 
-    def _tensors(self, x: np.ndarray, y: np.ndarray) -> tuple[paddle.Tensor, paddle.Tensor]:
+    def data(self, images: np.ndarray, labels: np.ndarray, size: int) -> DeviceFeed | None:
+        """The dataset in PaddlePaddle's tensors, or ``None`` when the fast path's device data is off."""
+        return (
+            DeviceFeed(images, labels, size, put=paddle.to_tensor, gather=_gather) if self.fast["device_data"] else None
+        )
+
+    def _tensors(self, x: Any, y: Any) -> tuple[paddle.Tensor, paddle.Tensor]:
         """A batch as tensors; in a world of several, this process's share of it."""
         share = self.world.share(len(y))
+        if isinstance(x, paddle.Tensor):
+            return x[share], y[share]
         return paddle.to_tensor(x[share]), paddle.to_tensor(np.asarray(y[share], dtype=np.int64))
 
-    def train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
+    def _metrics(self, loss: paddle.Tensor, logits: paddle.Tensor, y: paddle.Tensor) -> tuple[Any, Any]:
+        """The summed loss and correct predictions: float32 tensors on the fast path, read at once on the plain one."""
+        loss_sum, correct = loss.detach() * len(y), (logits.argmax(axis=1) == y).astype("float32").sum()
+        return (loss_sum, correct) if self.fast["lazy_metrics"] else (float(loss_sum), int(correct))
+
+    def train_step(self, x: Any, y: Any) -> tuple[Any, Any]:
         """One SGD step; the share's summed loss and its number of correct predictions."""
         optimizer = self._sgd()
         self.model.train()
@@ -123,11 +154,14 @@ class Runner(RunnerBase):
             sum_gradients(self.model.parameters())
         optimizer.step()
         optimizer.clear_grad()
-        return float(loss) * len(ys), int((logits.argmax(axis=1) == ys).sum())
+        return self._metrics(loss, logits, ys)
 
-    def fetch(self, values: list[float]) -> list[float]:
-        """Metrics are already Python numbers (each step reads its loss back); summed over the world."""
-        return sum_over_world(values) if self.world.size > 1 and values else [float(v) for v in values]
+    def fetch(self, values: list[Any]) -> list[float]:
+        """The metrics as Python numbers (one read for the lot, where they are tensors), summed over the world."""
+        if values and isinstance(values[0], paddle.Tensor):
+            values = paddle.stack(values).numpy().tolist()
+        values = [float(v) for v in values]
+        return sum_over_world(values) if self.world.size > 1 and values else values
 
     def set_threads(self, count: int) -> bool:
         """PaddlePaddle's CPU kernels take a new thread count between steps (its own OMP_NUM_THREADS=1 aside)."""
@@ -140,11 +174,10 @@ class Runner(RunnerBase):
         with paddle.no_grad():
             return self.model(paddle.to_tensor(x)).numpy()
 
-    def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
+    def evaluate(self, x: Any, y: Any) -> tuple[Any, Any]:
         """Summed loss and correct predictions of one batch (this process's share) in evaluation mode."""
         self.model.eval()
         xs, ys = self._tensors(x, y)
         with paddle.no_grad():
             logits = self.model(xs)
-            loss = self.loss(logits, ys)
-        return float(loss) * len(ys), int((logits.argmax(axis=1) == ys).sum())
+            return self._metrics(self.loss(logits, ys), logits, ys)

@@ -4,6 +4,7 @@ This file declares the backend without importing TensorFlow; ``backend.py`` impl
 """
 
 from ..base import Declaration, Option
+from ..feed import DEVICE_DATA
 
 DECLARATION = Declaration(
     title="TensorFlow",
@@ -11,7 +12,10 @@ DECLARATION = Declaration(
     extra="tensorflow",  # tensorflow-cpu and Keras 3; on a CUDA machine install tensorflow[and-cuda] instead
     devices="auto, cpu, gpu or gpu:N",
     device_pattern=r"(?i)auto|cpu|gpu(:\d+)?",
-    options=(Option("xla", False, "compile the training step with XLA (jit_compile)", flag="--xla", plain=False),),
+    options=(
+        DEVICE_DATA,
+        Option("xla", False, "compile the training step with XLA (jit_compile)", flag="--xla", plain=False),
+    ),
     # Set before TensorFlow loads. KERAS_BACKEND: Keras 3 on TensorFlow, whatever the user's keras.json
     # says. TF_CPP_MIN_LOG_LEVEL: its C++ side's INFO lines (oneDNN notices, CPU feature guards) off.
     environment={"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2"},

@@ -7,6 +7,8 @@ the step; the state functions translate Keras's weights to the neutral (PyTorch)
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -14,6 +16,7 @@ import tensorflow as tf
 from ...model import ir
 from ..base import RunnerBase, StateMapping, World
 from ..channels_last import from_neutral, input_shape, to_neutral
+from ..feed import DeviceFeed
 from .device import resolve_device, tf_device
 from .network import compile_network, neutral_layers
 
@@ -51,6 +54,13 @@ def load_numpy_state(model: keras.Sequential, arrays: dict[str, np.ndarray]) -> 
     return model
 
 
+def _gather(images: tf.Tensor, labels: tf.Tensor, indices: tf.Tensor, rows: tf.Tensor | None, cols: tf.Tensor | None):
+    """A batch of the device's dataset, resized with the pipeline's matrices (``DeviceFeed``)."""
+    x = tf.cast(tf.gather(images, indices), tf.float32)
+    x = tf.clip_by_value(tf.matmul(rows, tf.matmul(x, cols)), 0.0, 1.0) if rows is not None else x / 255.0
+    return x[:, None], tf.gather(labels, indices)
+
+
 class Runner(RunnerBase):
     """A Keras network with SGD and cross-entropy; the step is one ``tf.function`` (``xla``: compiled by XLA).
 
@@ -61,9 +71,17 @@ class Runner(RunnerBase):
 
     weights = StateMapping(state_to_numpy, load_numpy_state)
 
-    def __init__(self, network: ir.Sequential, *, device: str = "auto", seed: int = 0, xla: bool = False) -> None:
+    def __init__(
+        self,
+        network: ir.Sequential,
+        *,
+        device: str = "auto",
+        seed: int = 0,
+        device_data: bool = False,
+        xla: bool = False,
+    ) -> None:
         self.device_label = resolve_device(device)
-        self.fast = {"xla": xla}
+        self.fast = {"device_data": device_data, "xla": xla}
         self.world = World()
         keras.utils.set_random_seed(seed)  # framework-default init
         with tf_device(self.device_label):
@@ -76,6 +94,14 @@ class Runner(RunnerBase):
         self._signature = [tf.TensorSpec([None, channels, size, size], tf.float32), tf.TensorSpec([None], tf.int64)]
         self._train = self._compiled(self._train_step)
         self._evaluate = self._compiled(self._evaluate_batch)
+        self._gather = tf.function(_gather, jit_compile=xla)
+
+    def data(self, images: np.ndarray, labels: np.ndarray, size: int) -> DeviceFeed | None:
+        """The dataset in TensorFlow's tensors on the device, or ``None`` when the fast path's device data is off."""
+        if not self.fast["device_data"]:
+            return None
+        with tf_device(self.device_label):
+            return DeviceFeed(images, labels, size, put=tf.constant, gather=self._gather)
 
     def set_optimizer(self, lr: float, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
         """SGD: plain by default (the book's), with momentum and weight decay for the lab recipe."""
@@ -130,14 +156,14 @@ class Runner(RunnerBase):
         correct = tf.reduce_sum(tf.cast(tf.argmax(logits, axis=1, output_type=y.dtype) == y, tf.int32))
         return loss * tf.cast(tf.shape(y)[0], loss.dtype), correct
 
-    def train_step(self, x: np.ndarray, y: np.ndarray) -> tuple[tf.Tensor, tf.Tensor]:
-        """One SGD step; the batch's summed loss and correct predictions, left on the device."""
+    def train_step(self, x: Any, y: Any) -> tuple[tf.Tensor, tf.Tensor]:
+        """One SGD step on a numpy batch or the feed's; the summed loss and correct predictions, left on the device."""
         with tf_device(self.device_label):
-            return self._train(tf.convert_to_tensor(x), tf.convert_to_tensor(np.asarray(y, dtype=np.int64)))
+            return self._train(tf.convert_to_tensor(x), tf.cast(y, tf.int64))
 
-    def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[tf.Tensor, tf.Tensor]:
+    def evaluate(self, x: Any, y: Any) -> tuple[tf.Tensor, tf.Tensor]:
         with tf_device(self.device_label):
-            return self._evaluate(tf.convert_to_tensor(x), tf.convert_to_tensor(np.asarray(y, dtype=np.int64)))
+            return self._evaluate(tf.convert_to_tensor(x), tf.cast(y, tf.int64))
 
     def fetch(self, values: list[tf.Tensor]) -> list[float]:
         """The metrics as Python numbers (reading them waits for the steps)."""

@@ -4,6 +4,7 @@ This file declares the backend without importing PyTorch; ``backend.py`` impleme
 """
 
 from ..base import Declaration, Launcher, Option
+from ..feed import DEVICE_DATA
 
 DECLARATION = Declaration(
     title="PyTorch",
@@ -14,7 +15,7 @@ DECLARATION = Declaration(
     # The fast path: the dataset on the device, channels-last memory, and on a GPU bfloat16 autocast
     # and torch.compile ("auto": on where they pay). --plain switches all of it off.
     options=(
-        Option("device_data", True, "resize batches in numpy on the host", flag="--no-device-data", plain=False),
+        DEVICE_DATA,
         Option(
             "channels_last", True, "keep PyTorch's default NCHW memory layout", flag="--no-channels-last", plain=False
         ),

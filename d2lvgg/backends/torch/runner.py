@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from ...data.pipeline import epoch_order, num_batches, resize_weights
 from ...model import ir
 from ..base import RunnerBase, StateMapping
+from ..feed import DeviceFeed
 from .device import device_label, resolve_device
 from .distributed import join_world, local_device, share_dropout, sum_over_world
 from .network import compile_network
@@ -33,34 +32,6 @@ def load_numpy_state(model: nn.Module, arrays: dict[str, np.ndarray]) -> nn.Modu
         for name, value in arrays.items():
             state[name].copy_(torch.from_numpy(np.ascontiguousarray(value)))
     return model
-
-
-class DeviceData:
-    """The whole uint8 dataset on the runner's device, resized there one batch at a time.
-
-    The same seeded order and the same Pillow-equivalent resize matrices as ``d2lvgg.pipeline``,
-    applied with the device's matrix products instead of numpy's.
-    """
-
-    def __init__(self, images: np.ndarray, labels: np.ndarray, size: int, runner: Runner) -> None:
-        self.runner = runner
-        self.images = torch.tensor(images, dtype=torch.uint8, device=runner.device)  # a copy: the source is read-only
-        self.labels = torch.from_numpy(np.asarray(labels).astype(np.int64)).to(runner.device)
-        h, w = images.shape[1:]
-        self.resize = (h, w) != (size, size)
-        self.rows = torch.from_numpy(resize_weights(h, size) * np.float32(1 / 255)).to(runner.device)
-        self.cols = torch.from_numpy(np.ascontiguousarray(resize_weights(w, size).T)).to(runner.device)
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def batches(self, *, batch_size: int, shuffle: bool, seed: int, epoch: int) -> Iterator[tuple[Any, Any]]:
-        order = torch.from_numpy(epoch_order(len(self), shuffle=shuffle, seed=seed, epoch=epoch)).to(self.runner.device)
-        for b in range(num_batches(len(self), batch_size)):
-            idx = order[b * batch_size : (b + 1) * batch_size]
-            x = self.images[idx].float()
-            x = torch.matmul(self.rows, torch.matmul(x, self.cols)).clamp_(0.0, 1.0) if self.resize else x / 255.0
-            yield self.runner.layout(x.unsqueeze(1)), self.labels[idx]
 
 
 class Runner(RunnerBase):
@@ -114,9 +85,17 @@ class Runner(RunnerBase):
     def layout(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.fast["channels_last"] else x
 
-    def data(self, images: np.ndarray, labels: np.ndarray, size: int) -> DeviceData | None:
+    def data(self, images: np.ndarray, labels: np.ndarray, size: int) -> DeviceFeed | None:
         """The dataset on the device, or ``None`` when the fast path's device data is off."""
-        return DeviceData(images, labels, size, self) if self.fast["device_data"] else None
+        if not self.fast["device_data"]:
+            return None
+        return DeviceFeed(images, labels, size, put=lambda a: torch.from_numpy(a).to(self.device), gather=self._gather)
+
+    def _gather(self, images, labels, indices, rows, cols) -> tuple[torch.Tensor, torch.Tensor]:
+        """A batch of the device's dataset, resized with the pipeline's matrices (``DeviceFeed``)."""
+        x = images[indices].float()
+        x = torch.matmul(rows, torch.matmul(x, cols)).clamp_(0.0, 1.0) if rows is not None else x / 255.0
+        return self.layout(x.unsqueeze(1)), labels[indices]
 
     def set_optimizer(self, lr: float, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
         """SGD: plain by default (the book's), with momentum and weight decay for the lab recipe."""
