@@ -190,3 +190,43 @@ def _timed(step):
         return seconds
 
     return steps
+
+
+@pytest.mark.torch
+def test_bench_frameworks_times_the_frameworks_own_step_beside_d2lvggs_and_the_books(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("d2lvgg.backends.available", lambda: ["torch"])  # one framework: each loop is a process
+    out = tmp_path / "frameworks.json"
+    argv = ["bench", "--frameworks", "--ratio", "16", "--head", "64", "--resize", "32", "--batch-size", "32"]
+    argv += ["--device", "cpu", "--steps", "3", "--warmup", "1", "--repeats", "1", "--workers", "1"]
+    assert main([*argv, "--json", str(out)]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    number = r"([\d.]+)"
+    pattern = rf"PyTorch: own step {number} ms, d2lvgg {number} ms, d2lvgg/own {number} \(rounds {number}-{number}\); "
+    pattern += rf"book loop {number} ms, d2lvgg/book {number} \(rounds {number}-{number}\)$"
+    match = re.match(pattern, printed[0])
+    assert match, printed
+    own, ours, ratio, low, high = map(float, match.group(1, 2, 3, 4, 5))
+    assert low == ratio == high and own > 0 and ours > 0  # one round
+    assert re.match(r"load average [\d.]+ before, up to [\d.]+ during, on \d+ cores", printed[1]), printed
+    record = json.loads(out.read_text())
+    assert list(record["runs"]["torch"]) == ["own", "d2lvgg", "textbook"] and record["summary"] == printed[:2]
+    assert all(len(runs) == 1 for runs in record["runs"]["torch"].values())
+    torch_runs = record["runs"]["torch"]
+    assert torch_runs["d2lvgg"][0]["fast"]["device_data"] and torch_runs["own"][0]["fast"] == {}
+
+
+def test_a_frameworks_line_gives_step_time_ratios_over_the_rounds():
+    from d2lvgg.tools.bench.frameworks import _line
+
+    def runs(*speeds):
+        return [{"examples_per_sec": speed} for speed in speeds]
+
+    measured = {  # examples/s of two rounds, batch 100: 10 ms a step at 10,000 ex/s
+        "torch": {"own": runs(10_000, 10_000), "d2lvgg": runs(10_000, 10_000)},
+        "tensorflow": {"own": runs(8_000, 5_000), "d2lvgg": runs(4_000, 5_000), "textbook": runs(2_000, 2_500)},
+    }
+    line = _line("tensorflow", measured, 100)
+    assert line == (
+        "TensorFlow: own step 16.2 ms, d2lvgg 22.5 ms, d2lvgg/own 1.50 (rounds 1.00-2.00); "
+        "book loop 45.0 ms, d2lvgg/book 0.50 (rounds 0.50-0.50); own/PyTorch own 1.62 (rounds 1.25-2.00)"
+    )

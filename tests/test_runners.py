@@ -149,6 +149,15 @@ def test_a_step_on_the_devices_batch_is_a_step_on_the_numpy_batch_and_plain_feed
     assert all(np.allclose(state[k], plain_state[k], atol=1e-6) for k in state)
 
 
+def test_the_frameworks_own_minimal_step_trains_its_batch(name):
+    x, y = _batch(32)
+    step, read = get_backend(name).minimal_step(lower(TINY), x, y, "cpu")
+    first = read(step())
+    for _ in range(30):
+        last = step()
+    assert read(last) < first - 0.01  # the benchmark's yardstick is a real SGD step on its one batch
+
+
 # What one framework alone has.
 
 

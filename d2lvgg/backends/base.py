@@ -290,3 +290,10 @@ class Backend(Protocol):
     def make_runner(self, network: ir.Sequential, *, device: str, seed: int, options: dict[str, Any]) -> Runner:
         """A :class:`Runner` for ``network`` with this backend's ``options`` (already checked)."""
         ...
+
+    def minimal_step(
+        self, network: ir.Sequential, x: np.ndarray, y: np.ndarray, device: str
+    ) -> tuple[Callable[[], Any], Callable[[Any], float]]:
+        """The framework's own minimal SGD step on a batch already in its tensors, the benchmark's yardstick:
+        ``step()`` trains once and returns the loss, ``read(loss)`` waits for it."""
+        ...

@@ -204,6 +204,11 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
         default="run",
         help="what --under-load starts: other training runs of the network (default) or busy loops at nice 10",
     )
+    p.add_argument(
+        "--frameworks",
+        action="store_true",
+        help="every installed backend: the framework's own minimal step, d2lvgg's loop and the book's, in turns",
+    )
     p.add_argument("--data-dir", help=DATA_DIR_HELP)
     p.add_argument("--json", metavar="FILE", help="also write every measurement as JSON")
     add_backend_options(p)

@@ -300,6 +300,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         under_load=args.under_load,
         neighbour=args.neighbour,
     )
+    if args.frameworks:
+        return _bench_frameworks(config, args.json)
     results, line = run_bench(config, args.json)
     for r in results:
         print(
@@ -309,4 +311,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.json:
         print(f"wrote {args.json}")
     print(line)
+    return 0
+
+
+def _bench_frameworks(config: Any, json_path: str | None) -> int:
+    """``bench --frameworks``: the three loops of every installed backend, one line each."""
+    from ..backends import available
+    from .bench.frameworks import run_frameworks
+
+    for line in run_frameworks(config, available(), json_path):
+        print(line)
+    if json_path:
+        print(f"wrote {json_path}")
     return 0

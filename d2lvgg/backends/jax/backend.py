@@ -18,6 +18,7 @@ from flax import linen as nn
 from ...model import ir
 from .device import has_accelerator, jax_device, resolve_device
 from .interop import export_onnx, read_checkpoint
+from .minimal import minimal_step
 from .network import VGG, Network, compile_network, vgg, vgg_block
 from .runner import Runner, load_numpy_state, state_to_numpy
 
@@ -31,6 +32,7 @@ __all__ = [
     "has_accelerator",
     "load_numpy_state",
     "make_runner",
+    "minimal_step",
     "output_shapes",
     "param_count",
     "peak_memory_mb",

@@ -10,6 +10,7 @@ from torch import nn
 from ...model import ir
 from .device import has_accelerator, resolve_device
 from .interop import export_onnx, read_checkpoint
+from .minimal import minimal_step
 from .network import compile_network, vgg, vgg_block
 from .runner import Runner, load_numpy_state, state_to_numpy
 
@@ -21,6 +22,7 @@ __all__ = [
     "has_accelerator",
     "load_numpy_state",
     "make_runner",
+    "minimal_step",
     "output_shapes",
     "param_count",
     "read_checkpoint",

@@ -1,4 +1,4 @@
-"""The two loops the benchmark times, both on the backend's runner.
+"""The loops the benchmark times: d2lvgg's and the textbook's on the backend's runner, and the framework's own.
 
 d2lvgg's is the trainer's: ``training.loop.fit``'s step loop with the backend's options (the fast
 path), its thread count chosen as ``d2lvgg train`` chooses it, and metrics read every few steps.
@@ -6,7 +6,8 @@ The textbook's is the edition's ``train_ch6`` (the backend's ``textbook_loop``) 
 Fashion-MNIST loader: worker processes resize every image with Pillow and make it a float array
 one sample at a time, the network runs the plain path (float32, plain SGD, data fed from the
 host) on the framework's own threads, and the metrics are read after every step, as the book's
-``float()`` does.
+``float()`` does. The framework's own (``bench --frameworks``) is a minimal step written in that
+framework alone, on one batch already in its tensors: the best the framework does by itself.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import signal
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from itertools import islice
+from dataclasses import dataclass, field
+from itertools import islice, repeat
 from typing import Any
 
 import numpy as np
@@ -68,6 +70,41 @@ def d2lvgg_loop(spec: VGGSpec, config: Any) -> tuple[Batches, Steps, Runner]:
         return metrics.seconds
 
     return batches, steps, runner
+
+
+@dataclass(frozen=True)
+class Yardstick:
+    """What the benchmark reads of a loop without a runner: where it ran and that nothing of d2lvgg's was on."""
+
+    device_label: str
+    fast: dict[str, bool] = field(default_factory=dict)
+
+
+def own_loop(spec: VGGSpec, config: Any) -> tuple[Batches, Steps, Yardstick]:
+    """The framework's own minimal step (``backends/<name>/minimal.py``) on the first real batch, again and again.
+
+    No pipeline and no metrics: the yardstick d2lvgg's step is held to. An epoch is as many steps
+    as d2lvgg's loop takes, each counted as a full batch.
+    """
+    data = load_fashion_mnist(config.data_dir)
+    train = data.train_images, data.train_labels
+    x, y = next(epoch_batches(*train, batch_size=config.batch_size, size=spec.input_size))
+    backend = get_backend(config.backend)
+    step, read = backend.minimal_step(ir.lower(spec), x, y, config.device)
+    per_epoch = num_batches(len(train[1]), config.batch_size)
+
+    def batches(epoch: int) -> Iterator[tuple[Any, Any]]:
+        return repeat((x, y), per_epoch)  # only their count is used: the step holds its batch
+
+    def steps(chosen: Iterator[tuple[Any, Any]]) -> float:
+        tic, loss = time.perf_counter(), None
+        for _ in chosen:
+            loss = step()
+        if loss is not None:
+            read(loss)  # the steps queued on the device are done
+        return time.perf_counter() - tic
+
+    return batches, steps, Yardstick(config.device)
 
 
 def textbook_loop(spec: VGGSpec, config: Any) -> tuple[Batches, Steps, Runner]:

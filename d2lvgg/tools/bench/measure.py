@@ -26,7 +26,8 @@ from ...model.spec import VGGSpec
 from ...training.threads import ThreadChoice, choose_threads, cores
 from .competitors import competing_runs
 
-LOOPS = ("d2lvgg", "textbook")
+LOOPS = ("d2lvgg", "textbook")  # what `d2lvgg bench` compares; `--frameworks` adds "own" (frameworks.py)
+OWN = "own"  # the framework's own minimal step on one batch already in its tensors
 BUSY_CORES = 0.5  # other work keeping this many cores busy just before a benchmark starts makes it a loaded figure
 BUSY_SECONDS = 2.0  # how long the machine is watched for it
 BOOK = "the framework's own, as the book leaves it"
@@ -121,12 +122,15 @@ def _cycle(make: Callable[[int], Iterator[Any]]) -> Generator[Any, None, None]:
 
 
 def _child(loop: str, config: BenchConfig, answer: Any) -> None:
-    from .loops import d2lvgg_loop, textbook_loop
+    from .loops import d2lvgg_loop, own_loop, textbook_loop
 
     try:
-        make, steps, runner = (d2lvgg_loop if loop == "d2lvgg" else textbook_loop)(
-            VGGSpec.from_dict(config.spec), config
-        )
+        loops: dict[str, Callable[..., tuple[Any, Any, Any]]] = {
+            "d2lvgg": d2lvgg_loop,
+            "textbook": textbook_loop,
+            OWN: own_loop,
+        }
+        make, steps, runner = loops[loop](VGGSpec.from_dict(config.spec), config)
         # d2lvgg's loop picks its threads as `d2lvgg train` does; the book's leaves them to the framework.
         threads = choose_threads(runner, None, next(make(0))) if loop == "d2lvgg" else ThreadChoice(None, BOOK)
         result: dict[str, Any] = time_steps(make, steps, config) | {"device": runner.device_label}
@@ -158,17 +162,17 @@ def _result_of(process: Any, answer: Any) -> dict[str, Any]:
                 return {"error": f"its process exited with code {process.exitcode} before reporting"}
 
 
-def _check_loop(loop: str, config: BenchConfig) -> None:
+def check_loop(loop: str, config: BenchConfig) -> None:
     """One line, before any process starts, for a loop this backend or machine cannot run."""
-    if loop not in LOOPS:
-        raise ConfigError(f"unknown loop {loop!r}: use one of {', '.join(LOOPS)}")
+    if loop not in (*LOOPS, OWN):
+        raise ConfigError(f"unknown loop {loop!r}: use one of {', '.join((*LOOPS, OWN))}")
     if loop == "textbook" and not declaration(config.backend).textbook_loop:
         raise ConfigError(f"no textbook loop is re-created for the {config.backend} backend yet: measure d2lvgg's")
     if loop == "textbook" and importlib.util.find_spec("PIL") is None:
         raise ConfigError("the textbook loop resizes with Pillow, which is not installed: pip install pillow")
 
 
-def _one_run(loop: str, config: BenchConfig) -> dict[str, Any]:
+def one_run(loop: str, config: BenchConfig) -> dict[str, Any]:
     """One measurement of ``loop`` in a fresh process, with the machine's load average when it ended."""
     context = multiprocessing.get_context("spawn")
     answer = context.Queue()
@@ -177,18 +181,18 @@ def _one_run(loop: str, config: BenchConfig) -> dict[str, Any]:
     result = _result_of(process, answer)
     if "error" in result:
         raise ConfigError(f"the {loop} loop failed: {result['error']}")
-    return result | {"load": _load()}
+    return result | {"load": load_average()}
 
 
-def _load() -> float:
+def load_average() -> float:
     """The one-minute load average (NaN where the system has none)."""
     return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
 
 def measure(loop: str, config: BenchConfig) -> Measurement:
     """``config.repeats`` fresh-process measurements of one loop; medians, with every repetition kept."""
-    _check_loop(loop, config)
-    return _summary(loop, config, [_one_run(loop, config) for _ in range(config.repeats)])
+    check_loop(loop, config)
+    return _summary(loop, config, [one_run(loop, config) for _ in range(config.repeats)])
 
 
 def _summary(loop: str, config: BenchConfig, runs: list[dict[str, Any]]) -> Measurement:
@@ -235,16 +239,16 @@ def run_bench(config: BenchConfig, json_path: str | Path | None = None) -> tuple
     """
     loops = LOOPS if declaration(config.backend).textbook_loop else LOOPS[:1]
     for loop in loops:
-        _check_loop(loop, config)
-    busy_before, load_before = busy_cores(BUSY_SECONDS), _load()
+        check_loop(loop, config)
+    busy_before, load_before = busy_cores(BUSY_SECONDS), load_average()
     runs: dict[str, list[dict[str, Any]]] = {loop: [] for loop in loops}
     with competing_runs(config) if config.under_load else contextlib.nullcontext() as running:
         for _ in range(config.repeats):
             for loop in loops:
-                runs[loop].append(_one_run(loop, config))
+                runs[loop].append(one_run(loop, config))
             if running:
                 with running():
-                    runs.setdefault(LOADED, []).append(_one_run("d2lvgg", config))
+                    runs.setdefault(LOADED, []).append(one_run("d2lvgg", config))
     results = [_summary(loop, config, loop_runs) for loop, loop_runs in runs.items()]
     line = _closing_line(config, results, runs)
     if busy_before >= BUSY_CORES:

@@ -50,7 +50,7 @@ def run_suite(
             config = BenchConfig(
                 spec.to_dict(),
                 backend,
-                _device(backend, device),
+                device_for(backend, device),
                 batch_size,
                 steps,
                 warmup=5,
@@ -71,7 +71,7 @@ def run_suite(
     return path
 
 
-def _device(backend: str, device: str) -> str:
+def device_for(backend: str, device: str) -> str:
     """``device`` in the backend's own spelling (``cuda`` is MindSpore's ``gpu``)."""
     return declaration(backend).device_names.get(device, device)
 
