@@ -151,7 +151,7 @@ def test_a_step_on_the_devices_batch_is_a_step_on_the_numpy_batch_and_plain_feed
 
 def test_the_frameworks_own_minimal_step_trains_its_batch(name):
     x, y = _batch(32)
-    step, read = get_backend(name).minimal_step(lower(TINY), x, y, "cpu")
+    step, read, _ = get_backend(name).minimal_step(lower(TINY), x, y, "cpu")
     first = read(step())
     for _ in range(30):
         last = step()

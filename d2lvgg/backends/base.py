@@ -19,7 +19,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -234,6 +234,14 @@ class RunnerBase:
         return False
 
 
+class OwnStep(NamedTuple):
+    """A training step written in one framework alone (``Backend.minimal_step``), on one batch in its tensors."""
+
+    step: Callable[[], Any]  # trains once; returns the loss, maybe still on the device
+    read: Callable[[Any], float]  # waits for a loss and reads it
+    device_label: str  # where it runs, named as the framework's runner names it
+
+
 @runtime_checkable
 class Backend(Protocol):
     """One framework's implementation (each ``backends/<name>/backend.py`` module is one)."""
@@ -291,9 +299,6 @@ class Backend(Protocol):
         """A :class:`Runner` for ``network`` with this backend's ``options`` (already checked)."""
         ...
 
-    def minimal_step(
-        self, network: ir.Sequential, x: np.ndarray, y: np.ndarray, device: str
-    ) -> tuple[Callable[[], Any], Callable[[Any], float]]:
-        """The framework's own minimal SGD step on a batch already in its tensors, the benchmark's yardstick:
-        ``step()`` trains once and returns the loss, ``read(loss)`` waits for it."""
+    def minimal_step(self, network: ir.Sequential, x: np.ndarray, y: np.ndarray, device: str) -> OwnStep:
+        """The framework's own minimal SGD step on a batch already in its tensors: the benchmark's yardstick."""
         ...

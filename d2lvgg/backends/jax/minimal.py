@@ -6,23 +6,21 @@ returns the new parameters), on one channels-last batch already on the device.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
 from ...model import ir
+from ..base import OwnStep
 from .device import jax_device, resolve_device
 from .network import Network, initial_variables
 
 
-def minimal_step(
-    network: ir.Sequential, x: np.ndarray, y: np.ndarray, device: str
-) -> tuple[Callable[[], jax.Array], Callable[[jax.Array], float]]:
+def minimal_step(network: ir.Sequential, x: np.ndarray, y: np.ndarray, device: str) -> OwnStep:
     """``step()`` trains once on the batch and returns its loss; ``read(loss)`` waits for it."""
-    target = jax_device(resolve_device(device))
+    label = resolve_device(device)
+    target = jax_device(label)
     module = Network(network)
     params = jax.device_put(initial_variables(module, network, 0)["params"], target)
     optimizer = optax.sgd(0.05)
@@ -46,4 +44,4 @@ def minimal_step(
         state["params"], state["opt"], loss = train(state["params"], state["opt"], key)
         return loss
 
-    return step, lambda loss: float(jnp.asarray(loss))
+    return OwnStep(step, lambda loss: float(jnp.asarray(loss)), label)

@@ -7,26 +7,24 @@ before MindSpore loads (its CPU ISA cap) applies, since the benchmark loads it t
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import mindspore as ms
 import numpy as np
 from mindspore import nn
 
 from ...model import ir
+from ..base import OwnStep
 from .device import resolve_device
 from .network import compile_network
 
 
-def minimal_step(
-    network: ir.Sequential, x: np.ndarray, y: np.ndarray, device: str
-) -> tuple[Callable[[], ms.Tensor], Callable[[ms.Tensor], float]]:
+def minimal_step(network: ir.Sequential, x: np.ndarray, y: np.ndarray, device: str) -> OwnStep:
     """``step()`` trains once on the batch and returns its loss; ``read(loss)`` waits for it."""
+    target = resolve_device(device)
     ms.set_context(mode=ms.GRAPH_MODE)
-    ms.set_device(resolve_device(device))
+    ms.set_device(target)
     net = compile_network(network)
     loss_fn = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean")
     train = nn.TrainOneStepCell(nn.WithLossCell(net, loss_fn), nn.SGD(net.trainable_params(), learning_rate=0.05))
     train.set_train()
     images, labels = ms.Tensor(x), ms.Tensor(y.astype(np.int32))
-    return lambda: train(images, labels), lambda loss: float(loss.asnumpy())
+    return OwnStep(lambda: train(images, labels), lambda loss: float(loss.asnumpy()), f"{target.lower()} (graph mode)")

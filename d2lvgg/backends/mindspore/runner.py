@@ -182,8 +182,9 @@ class Runner(RunnerBase):
 
     def _tensors(self, x: Any, y: Any) -> tuple[ms.Tensor, ms.Tensor]:
         """This process's rows of a global batch (all of them in one process), as tensors."""
-        share = self.world.share(len(y))
-        x, y = x[share], y[share]
+        if self.world.size > 1:  # slicing a tensor is an operation: none in one process
+            share = self.world.share(len(y))
+            x, y = x[share], y[share]
         if isinstance(x, ms.Tensor):
             return x, y
         return ms.Tensor(x), ms.Tensor(y.astype(np.int32))

@@ -6,22 +6,20 @@ its dynamic graph), on one batch already in its tensors.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import paddle
 from paddle import nn
 
 from ...model import ir
+from ..base import OwnStep
 from .device import resolve_device
 from .network import compile_network
 
 
-def minimal_step(
-    network: ir.Sequential, x: np.ndarray, y: np.ndarray, device: str
-) -> tuple[Callable[[], paddle.Tensor], Callable[[paddle.Tensor], float]]:
+def minimal_step(network: ir.Sequential, x: np.ndarray, y: np.ndarray, device: str) -> OwnStep:
     """``step()`` trains once on the batch and returns its loss; ``read(loss)`` waits for it."""
-    paddle.set_device(resolve_device(device))
+    label = resolve_device(device)
+    paddle.set_device(label)
     net = compile_network(network)
     net.train()
     optimizer = paddle.optimizer.SGD(learning_rate=0.05, parameters=net.parameters())
@@ -35,4 +33,4 @@ def minimal_step(
         optimizer.clear_grad()
         return loss
 
-    return step, lambda loss: float(loss)
+    return OwnStep(step, lambda loss: float(loss), label)

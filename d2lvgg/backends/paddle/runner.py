@@ -129,10 +129,12 @@ class Runner(RunnerBase):
 
     def _tensors(self, x: Any, y: Any) -> tuple[paddle.Tensor, paddle.Tensor]:
         """A batch as tensors; in a world of several, this process's share of it."""
-        share = self.world.share(len(y))
+        if self.world.size > 1:  # slicing a tensor is an operation: none in one process
+            share = self.world.share(len(y))
+            x, y = x[share], y[share]
         if isinstance(x, paddle.Tensor):
-            return x[share], y[share]
-        return paddle.to_tensor(x[share]), paddle.to_tensor(np.asarray(y[share], dtype=np.int64))
+            return x, y
+        return paddle.to_tensor(x), paddle.to_tensor(np.asarray(y, dtype=np.int64))
 
     def _metrics(self, loss: paddle.Tensor, logits: paddle.Tensor, y: paddle.Tensor) -> tuple[Any, Any]:
         """The summed loss and correct predictions: float32 tensors on the fast path, read at once on the plain one."""

@@ -6,22 +6,20 @@ cross-entropy, one ``tf.function``), on one channels-last batch already in its t
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import keras
 import numpy as np
 import tensorflow as tf
 
 from ...model import ir
+from ..base import OwnStep
 from .device import resolve_device, tf_device
 from .network import compile_network
 
 
-def minimal_step(
-    network: ir.Sequential, x: np.ndarray, y: np.ndarray, device: str
-) -> tuple[Callable[[], tf.Tensor], Callable[[tf.Tensor], float]]:
+def minimal_step(network: ir.Sequential, x: np.ndarray, y: np.ndarray, device: str) -> OwnStep:
     """``step()`` trains once on the batch and returns its loss; ``read(loss)`` waits for it."""
-    with tf_device(resolve_device(device)):
+    label = resolve_device(device)
+    with tf_device(label):
         net = compile_network(network)
         optimizer = keras.optimizers.SGD(learning_rate=0.05)
         images, labels = tf.constant(np.transpose(x, (0, 2, 3, 1))), tf.constant(y)
@@ -34,4 +32,4 @@ def minimal_step(
         optimizer.apply(tape.gradient(loss, net.trainable_variables), net.trainable_variables)
         return loss
 
-    return step, lambda loss: float(loss)
+    return OwnStep(step, lambda loss: float(loss), label)

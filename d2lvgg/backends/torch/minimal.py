@@ -6,20 +6,17 @@ already in its tensors: no data pipeline, no metrics, nothing of d2lvgg's but th
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import torch
 from torch import nn
 
 from ...model import ir
-from .device import resolve_device
+from ..base import OwnStep
+from .device import device_label, resolve_device
 from .network import compile_network
 
 
-def minimal_step(
-    network: ir.Sequential, x: np.ndarray, y: np.ndarray, device: str
-) -> tuple[Callable[[], torch.Tensor], Callable[[torch.Tensor], float]]:
+def minimal_step(network: ir.Sequential, x: np.ndarray, y: np.ndarray, device: str) -> OwnStep:
     """``step()`` trains once on the batch and returns its loss; ``read(loss)`` waits for it."""
     target = torch.device(resolve_device(device))
     net = compile_network(network).to(target)
@@ -34,4 +31,4 @@ def minimal_step(
         optimizer.step()
         return loss
 
-    return step, lambda loss: float(loss.detach())
+    return OwnStep(step, lambda loss: float(loss.detach()), device_label(target))

@@ -89,8 +89,7 @@ def own_loop(spec: VGGSpec, config: Any) -> tuple[Batches, Steps, Yardstick]:
     data = load_fashion_mnist(config.data_dir)
     train = data.train_images, data.train_labels
     x, y = next(epoch_batches(*train, batch_size=config.batch_size, size=spec.input_size))
-    backend = get_backend(config.backend)
-    step, read = backend.minimal_step(ir.lower(spec), x, y, config.device)
+    own = get_backend(config.backend).minimal_step(ir.lower(spec), x, y, config.device)
     per_epoch = num_batches(len(train[1]), config.batch_size)
 
     def batches(epoch: int) -> Iterator[tuple[Any, Any]]:
@@ -99,12 +98,12 @@ def own_loop(spec: VGGSpec, config: Any) -> tuple[Batches, Steps, Yardstick]:
     def steps(chosen: Iterator[tuple[Any, Any]]) -> float:
         tic, loss = time.perf_counter(), None
         for _ in chosen:
-            loss = step()
+            loss = own.step()
         if loss is not None:
-            read(loss)  # the steps queued on the device are done
+            own.read(loss)  # the steps queued on the device are done
         return time.perf_counter() - tic
 
-    return batches, steps, Yardstick(config.device)
+    return batches, steps, Yardstick(own.device_label)
 
 
 def textbook_loop(spec: VGGSpec, config: Any) -> tuple[Batches, Steps, Runner]:
