@@ -15,13 +15,14 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from ...backends import DEFAULT as DEFAULT_BACKEND
 from ...backends import declaration
 from ...backends.cores import busy_cores
 from ...training.threads import cores
 from .measure import BUSY_CORES, BUSY_SECONDS, LOOPS, OWN, BenchConfig, check_loop, load_average, machine, one_run
 from .suite import device_for
 
-YARDSTICK = "torch"  # the framework the others' own steps are compared with
+YARDSTICK = DEFAULT_BACKEND  # the framework the others' own steps are compared with (PyTorch)
 
 
 def loops_of(backend: str) -> list[str]:
@@ -77,7 +78,8 @@ def _line(backend: str, runs: dict[str, dict[str, list[dict[str, Any]]]], batch_
     if "textbook" in loops:
         line += f"; book loop {times['textbook']:.1f} ms, {_ratio('d2lvgg/book', loops['d2lvgg'], loops['textbook'])}"
     if backend != YARDSTICK and YARDSTICK in runs:
-        line += f"; {_ratio('own/PyTorch own', loops[OWN], runs[YARDSTICK][OWN])}"
+        yardstick = declaration(YARDSTICK).title
+        line += f"; {_ratio(f'own/{yardstick} own', loops[OWN], runs[YARDSTICK][OWN])}"
     return line
 
 
