@@ -278,7 +278,8 @@ def test_cuda_step_agrees_with_cpu():
 @pytest.mark.mindspore
 @pytest.mark.ascend
 def test_ascend_runs_a_training_step():
-    runner = get_backend("mindspore").make_runner(lower(TINY), device="ascend", seed=0, options={"ms_mode": "graph"})
+    options = resolve_options("mindspore", {"ms_mode": "graph"})
+    runner = get_backend("mindspore").make_runner(lower(TINY), device="ascend", seed=0, options=options)
     runner.set_optimizer(0.05)
     loss, _ = runner.train_step(np.zeros((8, 1, 32, 32), np.float32), np.zeros(8, np.int64))
     assert np.isfinite(loss) and runner.device_label.startswith("ascend")

@@ -197,7 +197,7 @@ def test_a_process_computes_on_the_least_busy_cores_it_is_given_and_widens_again
 
 @pytest.mark.mindspore
 def test_unpinned_mindspore_computes_on_the_probed_cores_and_a_pin_keeps_its_pool(unpinned, monkeypatch):
-    from d2lvgg.backends import get_backend
+    from d2lvgg.backends import get_backend, resolve_options
     from d2lvgg.backends.cores import can_confine, started_cores
     from d2lvgg.model.ir import lower
     from d2lvgg.model.presets import preset
@@ -205,7 +205,8 @@ def test_unpinned_mindspore_computes_on_the_probed_cores_and_a_pin_keeps_its_poo
     if not can_confine() or started_cores() < 2:
         pytest.skip("needs Linux thread affinity and two cores")
     spec = preset("d2l_vgg11").scaled(16).with_options(head=(64,), input_size=32)
-    runner = get_backend("mindspore").make_runner(lower(spec), device="cpu", seed=0, options={"ms_mode": "graph"})
+    options = resolve_options("mindspore", {"ms_mode": "graph"})
+    runner = get_backend("mindspore").make_runner(lower(spec), device="cpu", seed=0, options=options)
     try:
         assert runner.set_threads(1) and len(os.sched_getaffinity(0)) == 1
     finally:
