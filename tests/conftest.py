@@ -57,7 +57,10 @@ def pytest_configure(config: pytest.Config) -> None:
     OMP_NUM_THREADS=1), as the tests' child processes do."""
     if getattr(config.option, "numprocesses", None) and "PYTEST_XDIST_WORKER" not in os.environ:
         return  # pytest-xdist's controller runs no test: each worker pins its own share and loads the frameworks
-    os.environ.setdefault(threads.ENVIRONMENT, str(_thread_share()))
+    if "PYTEST_XDIST_WORKER" in os.environ:  # a worker's share of the cores, whatever the shell set: no oversubscribing
+        os.environ[threads.ENVIRONMENT] = str(_thread_share())
+    else:
+        os.environ.setdefault(threads.ENVIRONMENT, str(_thread_share()))
     for name in available():
         if declaration(name).environment or declaration(name).load_first:
             get_backend(name)
