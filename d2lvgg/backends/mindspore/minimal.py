@@ -21,7 +21,8 @@ def minimal_step(network: ir.Sequential, x: np.ndarray, y: np.ndarray, device: s
     """``step()`` trains once on the batch and returns its loss; ``read(loss)`` waits for it."""
     target = resolve_device(device)
     ms.set_context(mode=ms.GRAPH_MODE)
-    ms.set_device(target)
+    if ms.get_context("device_target") != target:  # a process's device is fixed once MindSpore's runtime has started
+        ms.set_device(target)
     net = compile_network(network)
     loss_fn = nn.SoftmaxCrossEntropyWithLogits(sparse=True, reduction="mean")
     train = nn.TrainOneStepCell(nn.WithLossCell(net, loss_fn), nn.SGD(net.trainable_params(), learning_rate=0.05))
