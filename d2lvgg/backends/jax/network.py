@@ -11,6 +11,8 @@ path: ``net/layers_2/layers_1/kernel`` is the neutral ``2.1.weight``.
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 from flax import linen as nn
@@ -152,16 +154,24 @@ class Network(nn.Module):
         return self.net(x)
 
 
+# Up to this many numbers in its largest tensor, a network's init is compiled whole without XLA's optimisations.
+UNOPTIMISED_INIT_LIMIT = 1 << 22
+
+
 def initial_variables(module: nn.Module, node: ir.Sequential, seed: int) -> dict:
     """Flax's default initial variables of ``module`` for the input size ``node`` was lowered for.
 
-    Drawn by one ``init`` compiled without XLA's optimisations: optimised, XLA's CPU compiler spends 1 to 9 s
-    on each shape's random draw (25-35 s for the reduced network, eager or jitted), unoptimised about 4 s
-    in all, for draws equal to within a unit in the last place.
+    Optimising, XLA's CPU compiler spends 1 to 9 s on each tensor shape's random draw (25-35 s for the
+    reduced network's init), once per shape in a process. A network whose tensors are all small is
+    drawn by one ``init`` compiled without optimisations instead (about 4 s in all, for draws within a
+    unit in the last place); larger tensors are drawn faster by optimised code, so a network with
+    one (the 224-pixel presets' 25088 x 4096 layer) is initialised eagerly, op by op.
     """
     channels, size = input_shape(node)
     keys = {"params": jax.random.key(seed), "dropout": jax.random.key(seed)}
     x = jnp.zeros((1, size, size, channels), jnp.float32)
+    if max(math.prod(shape) for shape in ir.tensor_shapes(node).values()) > UNOPTIMISED_INIT_LIMIT:
+        return module.init(keys, x)
     return jax.jit(module.init).lower(keys, x).compile({"xla_backend_optimization_level": 0})(keys, x)
 
 
