@@ -131,6 +131,24 @@ def test_the_devices_batches_are_the_numpy_pipelines_at_every_size(name):
             assert np.abs(x - ref_x).max() <= 2e-7, size  # float32 rounding of the same matrix products
 
 
+@pytest.mark.mindspore
+def test_mindspores_gather_graph_for_an_accelerator_gives_the_numpy_pipelines_batches_too():
+    """On a CPU MindSpore's feed gathers in numpy (the host is its device); on Ascend or a GPU a graph does."""
+    import mindspore as ms
+
+    from d2lvgg.backends.feed import DeviceFeed
+    from d2lvgg.backends.mindspore.runner import _Gather
+
+    assert _runner("mindspore").on_host  # this machine's: so the graph is checked here directly
+    images, labels = _uint8_images()
+    for size in (28, 32):
+        feed = DeviceFeed(images, labels, size, put=ms.Tensor, gather=_Gather(resize=size != 28))
+        ours = feed.batches(batch_size=128, shuffle=True, seed=3, epoch=2)
+        reference = batches(images, labels, batch_size=128, resize=size, shuffle=True, seed=3, epoch=2)
+        for (x, y), (ref_x, ref_y) in zip(ours, reference, strict=True):
+            assert np.array_equal(y.asnumpy(), ref_y) and np.abs(x.asnumpy() - ref_x).max() <= 2e-7, size
+
+
 def test_a_step_on_the_devices_batch_is_a_step_on_the_numpy_batch_and_plain_feeds_numpy(name):
     images, labels = _uint8_images(64)
     fast, plain = _runner(name), _runner(name, options=plain_options(name))

@@ -96,6 +96,13 @@ class _Gather(nn.Cell):
         return x.expand_dims(1), ops.gather(labels, indices, 0).astype(ms.int32)
 
 
+def _host_gather(images, labels, indices, rows, cols):
+    """A batch gathered and resized in numpy, as MindSpore tensors: on a CPU the host is MindSpore's device."""
+    x = images[indices].astype(np.float32)
+    x = np.clip(rows @ (x @ cols), 0.0, 1.0) if rows is not None else x / np.float32(255)
+    return ms.Tensor(x[:, None]), ms.Tensor(labels[indices].astype(np.int32))
+
+
 class Runner(RunnerBase):
     """A compiled network with plain SGD and softmax cross-entropy: the textbook's recipe.
 
@@ -116,6 +123,7 @@ class Runner(RunnerBase):
         target = configure(device, mode)
         sigterm_as_interrupt()
         self.device_label = f"{target.lower()} ({mode} mode)"
+        self.on_host = target == "CPU"
         self.mode = mode
         # graph mode: the whole step as one compiled graph; device data: metrics read every few steps too
         self.fast = {"device_data": device_data, "graph_mode": mode == "graph", "lazy_metrics": device_data}
@@ -130,6 +138,8 @@ class Runner(RunnerBase):
         """The dataset in MindSpore's tensors, or ``None`` when the fast path's device data is off."""
         if not self.fast["device_data"]:
             return None
+        if self.on_host:  # numpy's gather took 0.7 ms a batch, a graph's 4 ms, and its outputs slowed the step
+            return DeviceFeed(images, labels, size, put=np.asarray, gather=_host_gather)
         gather = _Gather(resize=images.shape[1:] != (size, size))
         return DeviceFeed(images, labels, size, put=ms.Tensor, gather=gather)
 
