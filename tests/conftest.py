@@ -8,13 +8,14 @@ import importlib.util
 import os
 import pickle
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from d2lvgg import TrainConfig, preset, train
-from d2lvgg.backends import REGISTRY, available, declaration, get_backend
+from d2lvgg.backends import REGISTRY, available, declaration, get_backend, plain_options
 from d2lvgg.model.initializers import initial_weights
 from d2lvgg.model.ir import lower
 from d2lvgg.training import threads
@@ -123,16 +124,20 @@ class ReducedRecipe:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def __call__(self, backend: str, wait: bool = True):
-        """The run on ``backend``; ``None`` where ``wait`` is False and another worker is training it now."""
-        with open(self.folder / f"{backend}.lock", "w") as lock:
+    def __call__(self, backend: str, wait: bool = True, plain: bool = False):
+        """The run on ``backend`` (``plain``: its speed-ups off); ``None`` where ``wait`` is False and another
+        worker is training it now."""
+        name = f"{backend}-plain" if plain else backend
+        with open(self.folder / f"{name}.lock", "w") as lock:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             except BlockingIOError:
                 return None
-            record = self.folder / f"{backend}.pickle"
+            record = self.folder / f"{name}.pickle"
             if not record.exists():
-                run = train(self.spec, self.config.for_backend(backend), out=self.folder / backend, progress=False)
+                config = self.config.for_backend(backend)
+                config = replace(config, options=plain_options(backend)) if plain else config
+                run = train(self.spec, config, out=self.folder / name, progress=False)
                 record.write_bytes(pickle.dumps(run))
             return pickle.loads(record.read_bytes())
 

@@ -148,18 +148,23 @@ def test_a_compiled_first_step_is_named_and_left_out_of_the_estimate():
 
 
 @pytest.mark.slow
-def test_fast_path_accuracy_is_within_a_point_of_the_plain_path(tmp_path):
-    """The same seed and configuration on the full real data, trained to convergence with and without it.
+def test_fast_path_accuracy_is_within_a_point_of_the_plain_path(reduced_recipe_run):
+    """The reduced recipe on all the real data (the shared run) and again with every speed-up off, same seed.
 
-    Early in training two runs that differ only in rounding (channels-last kernels, the resize done
-    by another matrix product) can sit a few points apart; a converged run shows the real gap.
+    Early in training two runs that differ only in rounding (channels-last kernels, the resize done by another
+    matrix product) can sit a few points apart; after the recipe's five epochs the five frameworks' runs, which
+    differ in far more than rounding, land within half a point of each other (docs/results/parity-*), so a point
+    bounds the real gap.
     """
-    accuracy = {}
-    for name, switches in (("fast", {}), ("plain", PLAIN)):
-        config = TrainConfig.from_recipe("cpu-lab", epochs=6, device="cpu", **switches)
-        accuracy[name] = train(preset("d2l_vgg11_lab"), config, out=tmp_path / name, progress=False).test_acc
-    print(accuracy)
-    assert accuracy["fast"] >= 0.88 and abs(accuracy["fast"] - accuracy["plain"]) <= 0.01, accuracy
+    fast, plain = reduced_recipe_run("torch"), reduced_recipe_run("torch", plain=True)
+    switches = {
+        name: json.loads((run.path / "config.json").read_text())["fast"]
+        for name, run in (("fast", fast), ("plain", plain))
+    }
+    assert switches["fast"]["device_data"] and switches["fast"]["channels_last"] and switches["fast"]["lazy_metrics"]
+    assert not any(switches["plain"].values()), switches
+    accuracy = {"fast": fast.test_acc, "plain": plain.test_acc}
+    assert accuracy["fast"] >= 0.80 and abs(accuracy["fast"] - accuracy["plain"]) <= 0.01, accuracy
 
 
 @pytest.mark.gpu
