@@ -16,6 +16,7 @@ from d2lvgg.backends.cores import busy_cores
 from d2lvgg.data.fashion_mnist import SYSTEM_DIR
 from d2lvgg.model.specfile import resolve_spec
 from d2lvgg.tools.bench import BenchConfig, measure, run_bench, time_steps
+from d2lvgg.tools.bench.competitors import competing_runs
 from d2lvgg.tools.bench.measure import BUSY_CORES
 from d2lvgg.tools.cli import main
 from d2lvgg.training.threads import FIXED_AT_START
@@ -86,34 +87,52 @@ def test_under_load_times_the_loop_beside_other_runs_and_stops_them(tmp_path, ca
     argv += ["--batch-size", "32", "--steps", "3", "--warmup", "1", "--repeats", "1", "--workers", "0"]
     assert main([*argv, "--under-load", "1", "--json", str(tmp_path / "bench.json")]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
-    match = re.search(r"beside 1 other run\(s\) ([\d.]+) ex/s: kept (\d+)% of its speed alone, (\d+)% of", last)
+    match = re.search(
+        r"beside 1 other torch run\(s\) ([\d.]+) ex/s \(ending on [12] threads\): kept (\d+)% of its", last
+    )
     assert match, last
     record = json.loads((tmp_path / "bench.json").read_text())
     speeds = {r["loop"]: r["examples_per_sec"] for r in record["results"]}
     assert list(speeds) == ["d2lvgg", "textbook", "loaded"] and float(match[1]) == pytest.approx(speeds["loaded"], 0.01)
     assert int(match[2]) == round(100 * speeds["loaded"] / speeds["d2lvgg"])
-    leftovers = [p for p in Path("/proc").glob("[0-9]*") if b"d2lvgg-competitors-" in _cmdline(p)]
-    assert leftovers == []  # the competing runs were killed with the benchmark's end
+    assert _competitors() == []  # the competing runs were killed with the benchmark's end
 
 
 @pytest.mark.torch
-def test_under_load_beside_a_lower_priority_busy_loop_says_so_and_stops_it(tmp_path, capsys):
+def test_under_load_beside_a_late_lower_priority_busy_loop_says_so_and_stops_it(tmp_path, capsys):
     argv = ["bench", "--arch", "d2l_vgg11", "--ratio", "16", "--head", "64", "--resize", "32", "--device", "cpu"]
     argv += ["--batch-size", "32", "--steps", "3", "--warmup", "1", "--repeats", "1", "--workers", "0"]
-    assert main([*argv, "--under-load", "1", "--neighbour", "busy-loop", "--json", str(tmp_path / "bench.json")]) == 0
+    argv += ["--under-load", "1", "--neighbour", "busy-loop", "--late", "--json", str(tmp_path / "bench.json")]
+    assert main(argv) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
-    match = re.search(r"beside 1 busy loop\(s\) at nice 10 ([\d.]+) ex/s: kept (\d+)% of its speed alone", last)
+    started = r"beside 1 busy loop\(s\) at nice 10 started after its thread probe ([\d.]+) ex/s"
+    match = re.search(started + r" \(ending on [12] threads\): kept (\d+)% of its speed alone", last)
     assert match and "fair share" not in last, last  # a niced loop is not a peer with a fair share
     record = json.loads((tmp_path / "bench.json").read_text())
-    assert record["config"]["neighbour"] == "busy-loop"
+    assert record["config"]["neighbour"] == "busy-loop" and record["config"]["late"] is True
     speeds = {r["loop"]: r["examples_per_sec"] for r in record["results"]}
     assert int(match[2]) == round(100 * speeds["loaded"] / speeds["d2lvgg"])
-    assert [p for p in Path("/proc").glob("[0-9]*") if b"d2lvgg-competitors-" in _cmdline(p)] == []
+    assert _competitors() == []
+
+
+def test_late_neighbours_stay_stopped_until_let_go_and_are_stopped_again_after():
+    config = BenchConfig(TINY, under_load=2, neighbour="busy-loop", neighbour_nice=15, late=True)
+    with competing_runs(config) as running:
+        assert [_state(p) for p in _competitors()] == ["T", "T"]  # stopped once steady
+        with running() as start:
+            assert [_state(p) for p in _competitors()] == ["T", "T"]  # a late neighbour waits for the probe
+            start()
+            assert all(_state(p) in "RS" for p in _competitors())
+            assert [os.getpriority(os.PRIO_PROCESS, int(p.name)) for p in _competitors()] == [15, 15]
+        assert [_state(p) for p in _competitors()] == ["T", "T"]
+    assert _competitors() == []
 
 
 def test_an_unknown_neighbour_is_refused_before_anything_runs():
     with pytest.raises(ConfigError, match="unknown neighbour 'radio': use run or busy-loop"):
         BenchConfig(TINY, under_load=1, neighbour="radio")
+    with pytest.raises(ConfigError, match="unknown neighbour backend 'keras': use one of torch, "):
+        BenchConfig(TINY, under_load=1, neighbour_backend="keras")
 
 
 @pytest.mark.torch
@@ -121,6 +140,16 @@ def test_a_competing_run_that_fails_stops_the_benchmark_with_its_last_line(tmp_p
     config = BenchConfig(TINY, steps=1, warmup=0, repeats=1, under_load=1, data_dir=str(tmp_path / "no-data"))
     with pytest.raises(ConfigError, match=r"a competing training run did not reach its steady speed: .*no-data"):
         run_bench(config)
+
+
+def _competitors() -> list[Path]:
+    """The neighbours' processes still alive (each runs in a scratch folder named for them)."""
+    return [p for p in Path("/proc").glob("[0-9]*") if b"d2lvgg-competitors-" in _cmdline(p)]
+
+
+def _state(process: Path) -> str:
+    """A process's state letter: R running, S sleeping, T stopped."""
+    return (process / "stat").read_text().rsplit(")", 1)[1].split()[0]
 
 
 def _cmdline(process: Path) -> bytes:

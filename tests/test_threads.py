@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from d2lvgg.data.fashion_mnist import SYSTEM_DIR
 from d2lvgg.tools.cli import main
 from d2lvgg.training.threads import (
     ENVIRONMENT,
+    FIXED_AT_START,
     ThreadChoice,
     ThreadWatch,
     choose_threads,
@@ -47,9 +49,10 @@ def test_the_probe_keeps_the_count_with_the_lower_median_after_its_warm_up_round
     lucky_window = {4: [9.0, 0.05, 0.50, 0.52], 1: [9.0, 0.20, 0.21, 0.20]}
     for timings, expected in ((spinning, 1), (quiet, 4), (lucky_window, 1)):
         calls = {count: iter(times) for count, times in timings.items()}
-        choice = probe(lambda count, calls=calls: next(calls[count]), 4)
+        choice = probe(lambda count, calls=calls: next(calls[count]), 4, examples=64)
         assert choice.count == expected
         assert choice.why.startswith("probe: 4 thread(s) ")
+        assert choice.speed == pytest.approx(64 / (0.05 if expected == 4 else 0.20))  # the chosen count's median
 
 
 class _Runner:
@@ -113,47 +116,65 @@ def test_choose_threads_probes_applies_and_says_why(unpinned, short_probe, monke
     )
 
 
-def test_an_epoch_much_slower_than_the_fastest_since_the_probe_probes_again():
-    probes = []
-
-    def probe_again():
-        probes.append(len(probes))
-        return ThreadChoice(1, "probe: 2 thread(s) 90 ms, 1 thread(s) 40 ms a batch", probed=True)
-
-    watch = ThreadWatch(ThreadChoice(2, "probe: ...", probed=True), probe_again)
-    assert [watch.after_epoch(speed) for speed in (100.0, 120.0, 80.0)] == [None, None, None]  # 80 >= 0.6 x 120
-    changed = watch.after_epoch(60.0)
-    assert probes == [0] and changed is not None and changed.count == 1
-    assert (
-        changed.why
-        == "an epoch at 60 ex/s against 120 set off a new probe: 2 thread(s) 90 ms, 1 thread(s) 40 ms a batch"
+def test_steps_much_slower_than_before_try_the_other_count_and_keep_the_faster():
+    """Stretches of steps given as (examples, seconds): what the watch does with them, not how they are timed."""
+    counts: list[int] = []
+    watch = ThreadWatch(ThreadChoice(2, "probe: ...", probed=True), counts.append, available=2)
+    assert [watch.after_steps(speed, 1.0) for speed in (100, 120)] == [None, None]  # one stretch of 2 s: 110 ex/s
+    assert [watch.after_steps(2 * speed, 2.0) for speed in (100, 120, 80)] == [None, None, None]  # 80 >= 0.6 x 120
+    assert counts == []
+    assert watch.after_steps(2 * 60, 2.0) is None and counts == [1]  # 60 < 0.6 x 120: one stretch on 1 thread
+    changed = watch.after_steps(2 * 90, 2.0)
+    assert changed == ThreadChoice(
+        1, "steps at 60 ex/s on 2 thread(s), against 120 before; 1 thread(s) then gave 90", probed=True
     )
-    assert watch.after_epoch(50.0) is None and probes == [0]  # measured against the epochs since this probe
+    assert [watch.after_steps(2 * 85, 2.0) for _ in range(14)] == [None] * 14 and counts == [1]  # 28 s on 1
+    assert watch.after_steps(2 * 85, 2.0) is None and counts == [1, 2]  # after 30 s, both cores tried again
+    assert watch.after_steps(2 * 40, 2.0) is None and counts == [1, 2, 1]  # slower there: back to 1
+    assert watch.after_steps(2 * 80, 2.0) is None and counts == [1, 2, 1]  # 80 >= 0.6 x 85: no new trial
+    assert watch.choice.count == 1
 
-    pinned_watch = ThreadWatch(ThreadChoice(2, "--threads 2"), probe_again)
-    assert [pinned_watch.after_epoch(speed) for speed in (100.0, 1.0)] == [None, None] and probes == [0]
+    late: list[int] = []  # a neighbour came after the probe: the first stretch is already slow
+    watch = ThreadWatch(ThreadChoice(2, "probe: ...", probed=True, speed=100.0), late.append, available=2)
+    assert watch.after_steps(2 * 50, 2.0) is None and late == [1]
+
+    lost: list[int] = []
+    watch = ThreadWatch(ThreadChoice(2, "probe: ...", probed=True), lost.append, available=2)
+    assert [watch.after_steps(2 * speed, 2.0) for speed in (100, 50, 40, 45)] == [None] * 4
+    assert lost == [1, 2]  # the trial on 1 (40) lost to 2 (50); 45 >= 0.6 x 50 starts no other
+    for choice in (ThreadChoice(2, "--threads 2"), ThreadChoice(None, FIXED_AT_START)):
+        untouched: list[int] = []
+        watch = ThreadWatch(choice, untouched.append, available=2)
+        assert [watch.after_steps(2 * speed, 2.0) for speed in (100, 1, 1)] == [None] * 3 and untouched == []
 
 
 @pytest.mark.torch
 @pytest.mark.skipif(not SYSTEM_DIR.is_dir(), reason=f"real Fashion-MNIST not installed at {SYSTEM_DIR}")
-def test_a_slower_epoch_mid_run_probes_again_and_the_run_records_both(
+def test_a_count_kept_mid_epoch_is_said_and_recorded_with_the_ones_before(
     tmp_path, unpinned, short_probe, monkeypatch, capsys
 ):
     import torch
 
-    monkeypatch.setattr("d2lvgg.training.threads.SLOWDOWN", 1e9)  # every epoch counts as slow: no timing needed
+    monkeypatch.setattr("d2lvgg.training.threads.cores", lambda: 2)
+    # Every stretch of steps counts as slow and every trial wins: the count changes every other read, no timing.
+    for name, value in (("WINDOW_SECONDS", 0.0), ("SLOWDOWN", 1e9), ("KEEP_TRIAL", 0.0)):
+        monkeypatch.setattr(f"d2lvgg.training.threads.{name}", value)
     before, out = torch.get_num_threads(), tmp_path / "run"
     argv = ["train", "--arch", "d2l_vgg11", "--ratio", "16", "--head", "64", "--resize", "32", "--device", "cpu"]
-    argv += ["--epochs", "3", "--train-limit", "128", "--test-limit", "64", "--out", str(out)]
+    argv += ["--epochs", "1", "--batch-size", "16", "--train-limit", "160", "--test-limit", "64", "--out", str(out)]
     try:
         assert main(argv) == 0
     finally:
         torch.set_num_threads(before)
     recorded = json.loads((out / "config.json").read_text())["threads"]
-    assert recorded["why"].startswith("an epoch at ") and " set off a new probe: " in recorded["why"]
-    assert [earlier["why"][:7] for earlier in recorded["earlier"]] == ["probe: "]  # the first probe, kept
+    assert re.fullmatch(
+        r"steps at [\d,]+ ex/s on [12] thread\(s\), against [\d,]+ before; [12] thread\(s\) then gave [\d,]+",
+        recorded["why"],
+    )
     said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("threads: now ")]
-    assert len(said) == 1  # after epoch 2: the first epoch sets the pace, the last needs no new count
+    assert [earlier["why"][:7] for earlier in recorded["earlier"][:1]] == ["probe: "]  # the first choice, kept
+    assert len(said) == len(recorded["earlier"]) == 2  # 5 reads: trials from the 1st, 3rd and 5th, kept at the next
+    assert said[-1].startswith(f"threads: now {recorded['count']} (")  # the last one kept is the one recorded
 
 
 @pytest.mark.torch

@@ -204,6 +204,11 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
         default="run",
         help="what --under-load starts: other training runs of the network (default) or busy loops at nice 10",
     )
+    p.add_argument("--neighbour-backend", metavar="NAME", help="the neighbour runs' backend (default: --backend)")
+    p.add_argument("--neighbour-nice", type=int, metavar="N", help="the neighbours' niceness (runs 0, busy loops 10)")
+    p.add_argument(
+        "--late", action="store_true", help="the neighbours start after d2lvgg's loop has probed its threads"
+    )
     p.add_argument(
         "--frameworks",
         action="store_true",

@@ -299,6 +299,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         fast=fast,
         under_load=args.under_load,
         neighbour=args.neighbour,
+        neighbour_backend=args.neighbour_backend,
+        neighbour_nice=args.neighbour_nice,
+        late=args.late,
     )
     if args.frameworks:
         return _bench_frameworks(config, args.json)

@@ -73,7 +73,7 @@ def train(
         run = RunDir.create(out, overwrite=overwrite)
     session = Session(spec, config, run, runner, data, Progress())
     threads = choose_threads(runner, config.threads, next(session.train_batches(0)))
-    session.threads = ThreadWatch(threads, lambda: choose_threads(runner, None, next(session.train_batches(0))))
+    session.threads = ThreadWatch(threads, runner.set_threads)
     if runner.world.leader:
         record = config_record(spec, config, runner) | {"adapted": adapted, "threads": threads.record()}
         run.write_json(CONFIG, record)

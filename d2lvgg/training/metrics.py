@@ -73,6 +73,12 @@ class EpochMetrics:
         self.last_read = len(queued)
 
     @property
+    def last_stretch(self) -> tuple[int, float]:
+        """The examples and step seconds of the steps the last ``read`` brought in."""
+        rows = self.rows[len(self.rows) - self.last_read :]
+        return sum(row["examples"] for row in rows), sum(row["seconds"] for row in rows)
+
+    @property
     def train_loss(self) -> float:
         return self.loss / self.examples
 

@@ -127,6 +127,7 @@ class Session:
             self.done.points.append({"x": x, "train_loss": metrics.train_loss, "train_acc": metrics.train_acc})
         speed = (self.done.examples_seen + metrics.examples) / max(self.done.step_seconds + metrics.seconds, 1e-9)
         self.bar.update(metrics.train_loss, metrics.train_acc, speed, metrics.last_read)
+        self._watch_threads(*metrics.last_stretch)
         if self._estimate_due and metrics.steps >= ESTIMATE_AFTER and metrics.warm_since is not None:
             per_step = (time.perf_counter() - metrics.warm_since) / (metrics.steps - 1)
             epochs = (self.first_epoch, self.config.epochs)
@@ -152,7 +153,7 @@ class Session:
         )
 
     def end_epoch(self, metrics: EpochMetrics, test_acc: float) -> None:
-        """The epoch's metrics to the CSVs, the plot and the screen, then a checkpoint; threads probed if slow."""
+        """The epoch's metrics to the CSVs, the plot and the screen, then a checkpoint."""
         done = self.done
         done.step_seconds += metrics.seconds
         done.examples_seen += metrics.examples
@@ -175,12 +176,10 @@ class Session:
                 ) from None
             self.live.update(done.points, done.epochs)
         self.bar.note(epoch_line(row, self.config.epochs), self.say)
-        if metrics.epoch + 1 < self.config.epochs:
-            self._watch_threads(metrics.examples / max(metrics.seconds, 1e-9))
 
-    def _watch_threads(self, examples_per_sec: float) -> None:
-        """A new thread count when the epoch computed much slower: said, and recorded in ``config.json``."""
-        changed = self.threads.after_epoch(examples_per_sec) if self.threads else None
+    def _watch_threads(self, examples: int, seconds: float) -> None:
+        """A new thread count when the steps showed it faster: said, and recorded in ``config.json``."""
+        changed = self.threads.after_steps(examples, seconds) if self.threads else None
         if changed is None:
             return
         self.bar.note(f"threads: now {changed.count} ({changed.why})", self.say)

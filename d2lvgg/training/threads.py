@@ -4,9 +4,10 @@ A framework's threads spin while they wait for each other; on a machine whose ot
 (a shared lab machine, a laptop doing something else) two spinning threads can run ten times slower
 than one. So no count is assumed: training steps are timed for a while at each candidate count, in
 interleaved rounds, and the count with the lower median is kept; the weights and optimizer state
-from before the probe are then put back, so the run is the one it would have been. When an epoch later computes much
-slower than the fastest epoch since the probe (other work has started), the probe runs again
-between epochs. A pinned count (``--threads``, ``$D2LVGG_THREADS``) or
+from before the probe are then put back, so the run is the one it would have been. While the run trains, its own
+steps decide (``ThreadWatch``): when other work starts and they slow down, the other count is tried on the next
+stretch of steps and the faster kept; a probe of a few steps cannot see what a neighbour's time slices do to a
+long epoch. A pinned count (``--threads``, ``$D2LVGG_THREADS``) or
 the framework's own variable set by the user is taken as it is. The choice and its reason go into
 the run's ``config.json``; a resumed run keeps it, so that it computes the same numbers.
 """
@@ -35,7 +36,13 @@ PROBE_ROUNDS = 4  # rounds of every candidate; the first is a warm-up, the media
 # tens of ms, so a timing of three 25 ms steps could fall between them (MindSpore beside a niced busy loop: 28 ms
 # for 2 threads in the probe, 82 ms a batch in the epoch that followed).
 PROBE_SECONDS = 0.3
-SLOWDOWN = 0.6  # an epoch computing below this fraction of the fastest one since the probe probes again
+# While it trains, a probed run times its steps in stretches of at least this long (longer than a probe's, so that
+# a neighbour's slices average out), and tries the other count after a stretch below SLOWDOWN of the fastest one;
+# the trial's count is kept where it computes at least KEEP_TRIAL times as fast as the stretch before it.
+WINDOW_SECONDS = 2.0
+SLOWDOWN = 0.6
+KEEP_TRIAL = 1.0
+RETRY_SECONDS = 30.0  # on fewer cores than it may use, a run tries them all again this often
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,7 @@ class ThreadChoice:
     count: int | None
     why: str
     probed: bool = False  # measured by the probe, so measured again when the machine gets busier
+    speed: float = 0.0  # examples/sec the probe measured at this count (0: not measured)
 
     def record(self) -> dict[str, Any]:
         return {"count": self.count, "why": self.why}
@@ -70,8 +78,9 @@ def pinned(threads: int | None, environ: Mapping[str, str] | None = None) -> Thr
     return None
 
 
-def probe(seconds_at: Callable[[int], float], available: int) -> ThreadChoice:
-    """The faster of 1 thread and every available core, timed in interleaved rounds by ``seconds_at``."""
+def probe(seconds_at: Callable[[int], float], available: int, examples: int = 0) -> ThreadChoice:
+    """The faster of 1 thread and every available core, timed in interleaved rounds by ``seconds_at`` (seconds
+    a batch of ``examples``)."""
     candidates = sorted({available, 1}, reverse=True)
     timings: dict[int, list[float]] = {count: [] for count in candidates}
     for _ in range(PROBE_ROUNDS):
@@ -81,7 +90,8 @@ def probe(seconds_at: Callable[[int], float], available: int) -> ThreadChoice:
     chosen = min(candidates, key=lambda count: best[count])
     measured = ", ".join(f"{count} thread(s) {best[count] * 1e3:.0f} ms" for count in candidates)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return ThreadChoice(chosen, f"probe: {measured} a batch (load {load:.1f} on {available} cores)", probed=True)
+    why = f"probe: {measured} a batch (load {load:.1f} on {available} cores)"
+    return ThreadChoice(chosen, why, probed=True, speed=examples / best[chosen])
 
 
 def choose_threads(runner: Runner, threads: int | None, batch: tuple[Any, Any]) -> ThreadChoice:
@@ -112,7 +122,7 @@ def choose_threads(runner: Runner, threads: int | None, batch: tuple[Any, Any]) 
         return (time.perf_counter() - started) / steps
 
     weights, optimizer = runner.state(), runner.optimizer_state()
-    choice = probe(seconds_at, available)
+    choice = probe(seconds_at, available, examples=int(batch[1].shape[0]))
     runner.load_state(weights)
     runner.load_optimizer_state(optimizer)
     runner.set_threads(choice.count or available)
@@ -120,22 +130,59 @@ def choose_threads(runner: Runner, threads: int | None, batch: tuple[Any, Any]) 
 
 
 class ThreadWatch:
-    """Probes again when an epoch computes much slower than the fastest one since the last probe."""
+    """Follows the machine while a probed run trains: the count that the run's own steps show faster is kept.
 
-    def __init__(self, choice: ThreadChoice, probe_again: Callable[[], ThreadChoice]) -> None:
-        self.choice, self._probe_again, self._fastest = choice, probe_again, 0.0
+    The steps are watched in stretches of at least ``WINDOW_SECONDS``. A stretch far below the fastest one
+    at this count, or below the probe's speed (other work has started since), sets off a trial: the next
+    stretch runs on the other count, and whichever of the two computed faster is kept. On fewer cores than
+    it may use, the run tries them all again every ``RETRY_SECONDS`` (the other work may have ended). No
+    step is undone: a trial is training.
+    """
 
-    def after_epoch(self, examples_per_sec: float) -> ThreadChoice | None:
-        """The new choice when this epoch's speed set off a probe; None when the count stands."""
-        if not self.choice.probed:
+    def __init__(self, choice: ThreadChoice, set_threads: Callable[[int], object], available: int = 0) -> None:
+        self.choice, self._set_threads, self._available = choice, set_threads, available or cores()
+        self._count = choice.count or available
+        self._examples, self._seconds = 0, 0.0  # the stretch being measured
+        self._fastest = choice.speed  # the fastest stretch at this count since it was chosen (first: the probe's)
+        self._since_choice = 0.0  # seconds of steps at this count since it was chosen
+        self._trial: tuple[int, float, str] | None = None  # the count tried from, its speed, why it was tried
+
+    def after_steps(self, examples: int, seconds: float) -> ThreadChoice | None:
+        """Count steps just read (their examples and seconds); the new choice when a trial kept another count."""
+        if not self.choice.probed or self._available < 2:
             return None
-        if examples_per_sec >= SLOWDOWN * self._fastest:
-            self._fastest = max(self._fastest, examples_per_sec)
+        self._examples, self._seconds = self._examples + examples, self._seconds + seconds
+        if self._seconds < WINDOW_SECONDS:
             return None
-        fastest, self._fastest = self._fastest, 0.0
-        new = self._probe_again()
-        why = f"an epoch at {examples_per_sec:,.0f} ex/s against {fastest:,.0f} set off a new {new.why}"
-        self.choice = ThreadChoice(new.count, why, probed=True)
+        speed, self._since_choice = self._examples / self._seconds, self._since_choice + self._seconds
+        self._examples, self._seconds = 0, 0.0
+        trial, self._trial = self._trial, None
+        if trial is not None:
+            return self._end_trial(trial, speed)
+        count = f"{self._count} thread(s)"
+        if speed < SLOWDOWN * self._fastest:
+            self._begin_trial(speed, f"steps at {speed:,.0f} ex/s on {count}, against {self._fastest:,.0f} before")
+        elif self._count < self._available and self._since_choice >= RETRY_SECONDS:
+            self._begin_trial(speed, f"{count} for {self._since_choice:.0f} s of steps at {speed:,.0f} ex/s")
+        else:
+            self._fastest = max(self._fastest, speed)
+        return None
+
+    def _begin_trial(self, speed: float, why: str) -> None:
+        self._trial = (self._count, speed, why)
+        self._count = self._available if self._count == 1 else 1
+        self._set_threads(self._count)
+
+    def _end_trial(self, trial: tuple[int, float, str], speed: float) -> ThreadChoice | None:
+        before, before_speed, why = trial
+        self._since_choice = 0.0
+        self._fastest = max(speed, before_speed)
+        if speed < KEEP_TRIAL * before_speed:
+            self._count = before
+            self._set_threads(before)
+            return None
+        tried = f"{why}; {self._count} thread(s) then gave {speed:,.0f}"
+        self.choice = ThreadChoice(self._count, tried, probed=True)
         return self.choice
 
 

@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice, repeat
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -31,9 +31,20 @@ from ...model import ir
 from ...model.initializers import initial_weights
 from ...model.spec import VGGSpec
 from ...training.metrics import EpochMetrics
+from ...training.threads import ThreadChoice, ThreadWatch, choose_threads
 
 Batches = Callable[[int], Iterator[tuple[Any, Any]]]  # epoch -> that epoch's batches
 Steps = Callable[[Iterator[tuple[Any, Any]]], float]  # trains on batches, returns seconds inside steps
+BOOK = ThreadChoice(None, "the framework's own, as the book leaves it")
+
+
+class Loop(NamedTuple):
+    """What the benchmark times: an epoch's batches, the steps over them, what ran them, and on how many threads."""
+
+    batches: Batches
+    steps: Steps
+    runner: Runner | Yardstick
+    threads: Callable[[], ThreadChoice] = lambda: BOOK  # the count it computes on now, and why
 
 
 def _runner(spec: VGGSpec, backend: str, device: str, chosen: dict[str, Any]) -> Runner:
@@ -45,8 +56,9 @@ def _runner(spec: VGGSpec, backend: str, device: str, chosen: dict[str, Any]) ->
     return runner
 
 
-def d2lvgg_loop(spec: VGGSpec, config: Any) -> tuple[Batches, Steps, Runner]:
-    """The trainer's step loop on the configured options (the fast path by default)."""
+def d2lvgg_loop(spec: VGGSpec, config: Any) -> Loop:
+    """The trainer's step loop on the configured options (the fast path by default), its threads probed and
+    followed as ``d2lvgg train`` does."""
     runner = _runner(spec, config.backend, config.device, resolve_options(config.backend, config.fast))
     data = load_fashion_mnist(config.data_dir)
     train = data.train_images, data.train_labels
@@ -59,6 +71,8 @@ def d2lvgg_loop(spec: VGGSpec, config: Any) -> tuple[Batches, Steps, Runner]:
             *train, batch_size=config.batch_size, size=spec.input_size, shuffle=True, epoch=epoch, feed=feed
         )
 
+    watch = ThreadWatch(choose_threads(runner, None, next(batches(0))), runner.set_threads)
+
     def steps(chosen: Iterator[tuple[Any, Any]]) -> float:
         metrics = EpochMetrics(0, per_epoch)
         for x, y in chosen:  # loop.fit's step loop, less the display
@@ -66,10 +80,11 @@ def d2lvgg_loop(spec: VGGSpec, config: Any) -> tuple[Batches, Steps, Runner]:
             metrics.add(*runner.train_step(x, y), len(y), time.perf_counter() - tic)
             if metrics.due():
                 metrics.read(runner.fetch)
+                watch.after_steps(*metrics.last_stretch)
         metrics.read(runner.fetch)
         return metrics.seconds
 
-    return batches, steps, runner
+    return Loop(batches, steps, runner, lambda: watch.choice)
 
 
 @dataclass(frozen=True)
@@ -80,7 +95,7 @@ class Yardstick:
     fast: dict[str, bool] = field(default_factory=dict)
 
 
-def own_loop(spec: VGGSpec, config: Any) -> tuple[Batches, Steps, Yardstick]:
+def own_loop(spec: VGGSpec, config: Any) -> Loop:
     """The framework's own minimal step (``backends/<name>/minimal.py``) on the first real batch, again and again.
 
     No pipeline and no metrics: the yardstick d2lvgg's step is held to. An epoch is as many steps
@@ -103,10 +118,10 @@ def own_loop(spec: VGGSpec, config: Any) -> tuple[Batches, Steps, Yardstick]:
             own.read(loss)  # the steps queued on the device are done
         return time.perf_counter() - tic
 
-    return batches, steps, Yardstick(own.device_label)
+    return Loop(batches, steps, Yardstick(own.device_label))
 
 
-def textbook_loop(spec: VGGSpec, config: Any) -> tuple[Batches, Steps, Runner]:
+def textbook_loop(spec: VGGSpec, config: Any) -> Loop:
     """The book's loop: Pillow in worker processes, the plain path, a host sync after every step."""
     plain = {o.name: o.plain for o in options(config.backend) if o.plain is not None}
     runner = _runner(spec, config.backend, config.device, resolve_options(config.backend, plain))
@@ -126,7 +141,7 @@ def textbook_loop(spec: VGGSpec, config: Any) -> tuple[Batches, Steps, Runner]:
             metric[:] += (loss, correct, len(y))
         return seconds
 
-    return batches, steps, runner
+    return Loop(batches, steps, runner)
 
 
 class PillowLoader:

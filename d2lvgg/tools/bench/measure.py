@@ -23,16 +23,16 @@ from ...backends import REGISTRY, declaration, get_backend
 from ...backends.cores import busy_cores
 from ...errors import ConfigError
 from ...model.spec import VGGSpec
-from ...training.threads import ThreadChoice, choose_threads, cores
-from .competitors import competing_runs
+from ...training.threads import cores
+from . import competitors
 
 LOOPS = ("d2lvgg", "textbook")  # what `d2lvgg bench` compares; `--frameworks` adds "own" (frameworks.py)
 OWN = "own"  # the framework's own minimal step on one batch already in its tensors
 BUSY_CORES = 0.5  # other work keeping this many cores busy just before a benchmark starts makes it a loaded figure
 BUSY_SECONDS = 2.0  # how long the machine is watched for it
-BOOK = "the framework's own, as the book leaves it"
+PROBED = "probed"  # the child's word that its loop is built and its threads chosen: the timing starts
 LOADED = "loaded"  # d2lvgg's loop beside --under-load neighbours
-NEIGHBOURS = {"run": "{count} other run(s)", "busy-loop": "{count} busy loop(s) at nice 10"}
+NEIGHBOURS = ("run", "busy-loop")
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,9 @@ class BenchConfig:
     fast: dict[str, Any] = field(default_factory=dict)  # the backend's options for d2lvgg's loop
     under_load: int = 0  # neighbours beside d2lvgg's loop in extra rounds: the share of its speed it keeps
     neighbour: str = "run"  # what a neighbour is: another d2lvgg training run, or a busy loop at nice 10
+    neighbour_backend: str | None = None  # a run neighbour's backend (None: this one's)
+    neighbour_nice: int | None = None  # the neighbours' niceness (None: runs 0, busy loops 10)
+    late: bool = False  # the neighbours start once d2lvgg's loop has chosen its threads
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "steps", "repeats"):
@@ -60,6 +63,8 @@ class BenchConfig:
             raise ConfigError("warmup, workers and under_load must be 0 or more")
         if self.neighbour not in NEIGHBOURS:
             raise ConfigError(f"unknown neighbour {self.neighbour!r}: use {' or '.join(NEIGHBOURS)}")
+        if self.neighbour_backend and self.neighbour_backend not in REGISTRY:
+            raise ConfigError(f"unknown neighbour backend {self.neighbour_backend!r}: use one of {', '.join(REGISTRY)}")
 
 
 @dataclass
@@ -125,17 +130,12 @@ def _child(loop: str, config: BenchConfig, answer: Any) -> None:
     from .loops import d2lvgg_loop, own_loop, textbook_loop
 
     try:
-        loops: dict[str, Callable[..., tuple[Any, Any, Any]]] = {
-            "d2lvgg": d2lvgg_loop,
-            "textbook": textbook_loop,
-            OWN: own_loop,
-        }
-        make, steps, runner = loops[loop](VGGSpec.from_dict(config.spec), config)
-        # d2lvgg's loop picks its threads as `d2lvgg train` does; the book's leaves them to the framework.
-        threads = choose_threads(runner, None, next(make(0))) if loop == "d2lvgg" else ThreadChoice(None, BOOK)
-        result: dict[str, Any] = time_steps(make, steps, config) | {"device": runner.device_label}
-        result |= {"fast": runner.fast if loop == "d2lvgg" else {}, "threads": threads.record()}
-        answer.put(result | {"peak_memory_mb": _peak_memory_mb(config.backend, runner.device_label)})
+        make = {"d2lvgg": d2lvgg_loop, "textbook": textbook_loop, OWN: own_loop}[loop]
+        timed = make(VGGSpec.from_dict(config.spec), config)  # d2lvgg's probes its threads here
+        answer.put(PROBED)
+        result: dict[str, Any] = time_steps(timed.batches, timed.steps, config) | {"device": timed.runner.device_label}
+        result |= {"fast": timed.runner.fast if loop == "d2lvgg" else {}, "threads": timed.threads().record()}
+        answer.put(result | {"peak_memory_mb": _peak_memory_mb(config.backend, timed.runner.device_label)})
     except BaseException as exc:  # the parent re-raises it with the loop's name
         answer.put({"error": f"{type(exc).__name__}: {exc}"})
 
@@ -150,16 +150,20 @@ def _peak_memory_mb(backend: str, device: str) -> float:
     return (own + workers) / 1024  # kilobytes on Linux
 
 
-def _result_of(process: Any, answer: Any) -> dict[str, Any]:
+def _result_of(process: Any, answer: Any, probed: Callable[[], None]) -> dict[str, Any]:
     """The child's answer; a child that died without one (killed, crashed) is an error, not a hang."""
     while True:
         try:
             result = answer.get(timeout=1.0)
-            process.join()
-            return result
         except queues.Empty:
             if not process.is_alive():
                 return {"error": f"its process exited with code {process.exitcode} before reporting"}
+            continue
+        if result == PROBED:
+            probed()
+            continue
+        process.join()
+        return result
 
 
 def check_loop(loop: str, config: BenchConfig) -> None:
@@ -172,13 +176,16 @@ def check_loop(loop: str, config: BenchConfig) -> None:
         raise ConfigError("the textbook loop resizes with Pillow, which is not installed: pip install pillow")
 
 
-def one_run(loop: str, config: BenchConfig) -> dict[str, Any]:
-    """One measurement of ``loop`` in a fresh process, with the machine's load average when it ended."""
+def one_run(loop: str, config: BenchConfig, probed: Callable[[], None] = lambda: None) -> dict[str, Any]:
+    """One measurement of ``loop`` in a fresh process, with the machine's load average when it ended.
+
+    ``probed`` is called once the loop is ready to be timed (d2lvgg's has chosen its threads).
+    """
     context = multiprocessing.get_context("spawn")
     answer = context.Queue()
     process = context.Process(target=_child, args=(loop, config, answer))
     process.start()
-    result = _result_of(process, answer)
+    result = _result_of(process, answer, probed)
     if "error" in result:
         raise ConfigError(f"the {loop} loop failed: {result['error']}")
     return result | {"load": load_average()}
@@ -242,13 +249,16 @@ def run_bench(config: BenchConfig, json_path: str | Path | None = None) -> tuple
         check_loop(loop, config)
     busy_before, load_before = busy_cores(BUSY_SECONDS), load_average()
     runs: dict[str, list[dict[str, Any]]] = {loop: [] for loop in loops}
-    with competing_runs(config) if config.under_load else contextlib.nullcontext() as running:
+    with competitors.competing_runs(config) if config.under_load else contextlib.nullcontext() as running:
         for _ in range(config.repeats):
             for loop in loops:
                 runs[loop].append(one_run(loop, config))
             if running:
-                with running():
-                    runs.setdefault(LOADED, []).append(one_run("d2lvgg", config))
+                with running() as start:
+                    if not config.late:
+                        start()
+                    loaded = one_run("d2lvgg", config, probed=start)  # a late neighbour starts here
+                    runs.setdefault(LOADED, []).append(loaded)
     results = [_summary(loop, config, loop_runs) for loop, loop_runs in runs.items()]
     line = _closing_line(config, results, runs)
     if busy_before >= BUSY_CORES:
@@ -277,8 +287,20 @@ def _closing_line(config: BenchConfig, results: list[Measurement], runs: dict[st
         line += f" (rounds {min(rounds):.2f}-{max(rounds):.2f}x)"
     if LOADED in speeds:
         kept, fair = speeds[LOADED] / speeds["d2lvgg"], 1 / (config.under_load + 1)
-        beside = NEIGHBOURS[config.neighbour].format(count=config.under_load)
-        line += f"; beside {beside} {speeds[LOADED]:.1f} ex/s: kept {kept:.0%} of its speed alone"
-        if config.neighbour == "run":
+        ended_on = ", ".join(str(run["threads"]["count"] or "its own") for run in runs[LOADED])
+        line += f"; beside {neighbours(config)} {speeds[LOADED]:.1f} ex/s (ending on {ended_on} threads):"
+        line += f" kept {kept:.0%} of its speed alone"
+        if config.neighbour == "run" and not config.neighbour_nice:
             line += f", {kept / fair:.0%} of its fair share ({fair:.0%})"
     return line
+
+
+def neighbours(config: BenchConfig) -> str:
+    """The neighbours in words: how many, what they run, their niceness, and whether they start late."""
+    nice = competitors.niceness(config)
+    if config.neighbour == "run":
+        words = f"{config.under_load} other {config.neighbour_backend or config.backend} run(s)"
+    else:
+        words = f"{config.under_load} busy loop(s)"
+    words += f" at nice {nice}" if nice else ""
+    return words + (" started after its thread probe" if config.late else "")
