@@ -216,8 +216,18 @@ def test_a_process_computes_on_the_least_busy_cores_it_is_given_and_widens_again
     assert os.sched_getaffinity(0) == set(widened) and len(widened) == started_cores()
 
 
-@pytest.mark.mindspore
-def test_unpinned_mindspore_computes_on_the_probed_cores_and_a_pin_keeps_its_pool(unpinned, monkeypatch):
+# A framework whose pools are sized when it starts: the counts a pin of 1 is taken at (MindSpore sizes its pool to it).
+SIZED_AT_START = [
+    pytest.param("mindspore", {"ms_mode": "graph"}, [1], marks=pytest.mark.mindspore),
+    pytest.param("tensorflow", {}, [], marks=pytest.mark.tensorflow),
+    pytest.param("jax", {}, [], marks=pytest.mark.jax),
+]
+
+
+@pytest.mark.parametrize(("backend", "settings", "taken_as_pinned"), SIZED_AT_START)
+def test_unpinned_pools_sized_at_start_compute_on_the_probed_cores(
+    backend, settings, taken_as_pinned, unpinned, monkeypatch
+):
     from d2lvgg.backends import get_backend, resolve_options
     from d2lvgg.backends.cores import can_confine, started_cores
     from d2lvgg.model.ir import lower
@@ -226,11 +236,12 @@ def test_unpinned_mindspore_computes_on_the_probed_cores_and_a_pin_keeps_its_poo
     if not can_confine() or started_cores() < 2:
         pytest.skip("needs Linux thread affinity and two cores")
     spec = preset("d2l_vgg11").scaled(16).with_options(head=(64,), input_size=32)
-    options = resolve_options("mindspore", {"ms_mode": "graph"})
-    runner = get_backend("mindspore").make_runner(lower(spec), device="cpu", seed=0, options=options)
+    options = resolve_options(backend, settings)
+    runner = get_backend(backend).make_runner(lower(spec), device="cpu", seed=0, options=options)
     try:
         assert runner.set_threads(1) and len(os.sched_getaffinity(0)) == 1
     finally:
         assert runner.set_threads(started_cores()) and len(os.sched_getaffinity(0)) == started_cores()
-    monkeypatch.setenv(ENVIRONMENT, "1")  # a pin sized the pool when MindSpore started: counts are taken as pinned
-    assert runner.set_threads(1) and not runner.set_threads(2) and len(os.sched_getaffinity(0)) == started_cores()
+    monkeypatch.setenv(ENVIRONMENT, "1")  # a pin is the framework's to size its pools to, when it starts
+    assert [count for count in (1, 2) if runner.set_threads(count)] == taken_as_pinned
+    assert len(os.sched_getaffinity(0)) == started_cores()

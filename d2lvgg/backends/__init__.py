@@ -36,8 +36,6 @@ DEFAULT = "torch"
 # Names the variables get_backend set, with their values (JSON), for this process and its children:
 # another backend may set those again, while a value the user gave is kept.
 ENVIRONMENT_SET = "D2LVGG_ENVIRONMENT_SET"
-# The thread count a user pins for every framework; one that sizes its pools once reads it when it starts.
-THREADS_VARIABLE = "D2LVGG_THREADS"
 # The environment as the user gave it, before a framework changed it (PaddlePaddle sets OMP_NUM_THREADS=1).
 USER_ENVIRONMENT = MappingProxyType(dict(os.environ))
 

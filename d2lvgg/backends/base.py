@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..model import ir
+from .cores import can_confine, confine, pinned_threads
 
 Arrays = dict[str, np.ndarray]
 
@@ -215,6 +216,7 @@ class RunnerBase:
     mapping, and no device-resident dataset unless the backend overrides ``data``."""
 
     model: Any
+    world: World
     weights: ClassVar[StateMapping]
 
     def state(self) -> Arrays:
@@ -230,8 +232,12 @@ class RunnerBase:
         return None
 
     def set_threads(self, count: int) -> bool:
-        """The framework sized its thread pools when it started; they stay as they are."""
-        return False
+        """The framework sized its thread pools when it started; alone, a process computes on ``count`` of its
+        cores from now on (its threads' affinity, ``backends/cores.py``), which changes no number it computes."""
+        if pinned_threads() is not None or self.world.size > 1 or not can_confine():
+            return False  # a pin is the framework's to apply when it starts
+        confine(count)
+        return True
 
 
 class OwnStep(NamedTuple):

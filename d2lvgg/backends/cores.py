@@ -1,7 +1,7 @@
 """The CPU cores a process computes on (all those it started with, or the least busy few), and how busy other work
 keeps them.
 
-A framework that sizes its thread pools once, when it starts (MindSpore), can still compute on fewer
+A framework that sizes its thread pools once, when it starts (MindSpore, TensorFlow, JAX), can still compute on fewer
 cores: its threads' affinity narrows, and widens again, at any time. Beside other work this matters
 more than the pool's size: on Linux 6.x a woken thread may wait out a whole time slice of a busy
 neighbour on its core, so threads that hand work to each other on every layer do better sharing one
@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+# The thread count a user pins for every framework; one that sizes its pools once reads it when it starts.
+THREADS_VARIABLE = "D2LVGG_THREADS"
 _STARTED = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
 BUSY_WINDOW = 0.1  # seconds of /proc/stat per choice of the least busy cores
 _STAT = Path("/proc/stat")
@@ -24,6 +26,13 @@ _STAT = Path("/proc/stat")
 def started_cores() -> int:
     """How many cores this process may run on: its affinity when d2lvgg loaded (``taskset``, a container)."""
     return len(_STARTED) or os.cpu_count() or 1
+
+
+def pinned_threads() -> int | None:
+    """The thread count pinned in ``$D2LVGG_THREADS``: a framework that sizes its pools when it starts sizes them
+    to it."""
+    value = os.environ.get(THREADS_VARIABLE, "")
+    return int(value) if value.isdigit() and int(value) >= 1 else None
 
 
 def can_confine() -> bool:

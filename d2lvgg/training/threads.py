@@ -22,8 +22,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..backends import ENVIRONMENT_SET, THREADS_VARIABLE, USER_ENVIRONMENT
+from ..backends import ENVIRONMENT_SET, USER_ENVIRONMENT
 from ..backends.base import Runner
+from ..backends.cores import THREADS_VARIABLE
 from ..backends.cores import started_cores as cores  # the cores at start: a runner may narrow them since
 from ..errors import ConfigError
 

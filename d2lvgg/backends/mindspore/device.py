@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 from collections.abc import Callable
@@ -10,8 +9,7 @@ from collections.abc import Callable
 import mindspore as ms
 
 from ...errors import DeviceError
-from .. import THREADS_VARIABLE
-from ..cores import started_cores
+from ..cores import pinned_threads, started_cores
 
 TARGETS = {"cpu": "CPU", "gpu": "GPU", "ascend": "Ascend"}
 MODES = {"graph": ms.GRAPH_MODE, "pynative": ms.PYNATIVE_MODE}
@@ -72,12 +70,6 @@ def _size_thread_pools() -> None:
     """
     _set_once(ms.device_context.cpu.op_tuning.threads_num, pinned_threads() or started_cores())
     _set_once(ms.runtime.dispatch_threads_num, 1)
-
-
-def pinned_threads() -> int | None:
-    """The thread count pinned in ``$D2LVGG_THREADS``, which the kernel pool is sized to when MindSpore starts."""
-    value = os.environ.get(THREADS_VARIABLE, "")
-    return int(value) if value.isdigit() and int(value) >= 1 else None
 
 
 def _set_once(setting: Callable[[int], object], value: int) -> None:

@@ -12,9 +12,9 @@ from mindspore import nn, ops
 from ...data.pipeline import resize_bilinear
 from ...model import ir
 from ..base import RunnerBase, StateMapping
-from ..cores import can_confine, confine
+from ..cores import pinned_threads
 from ..feed import DeviceFeed
-from .device import configure, pinned_threads, sigterm_as_interrupt
+from .device import configure, sigterm_as_interrupt
 from .distributed import gradient_reducer, join_world, sum_over_world
 from .dropout import DropoutMasks
 from .network import compile_network
@@ -168,10 +168,9 @@ class Runner(RunnerBase):
         threads' affinity, ``backends/cores.py``): beside a busy neighbour a step took 32 ms on one core and 94 ms
         on both, 19.5 ms alone (docs/speed.md).
         """
-        if pinned_threads() is not None or self.world.size > 1 or not can_confine():
+        if pinned_threads() is not None:
             return count == pinned_threads()
-        confine(count)
-        return True
+        return super().set_threads(count)
 
     def set_lr(self, lr: float) -> None:
         self.optimizer.learning_rate.set_data(ms.Tensor(lr, ms.float32))
