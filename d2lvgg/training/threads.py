@@ -38,8 +38,9 @@ PROBE_ROUNDS = 4  # rounds of every candidate; the first is a warm-up, the media
 # for 2 threads in the probe, 82 ms a batch in the epoch that followed).
 PROBE_SECONDS = 0.3
 # While it trains, a probed run times its steps in stretches of at least this long (longer than a probe's, so that
-# a neighbour's slices average out), and tries the other count after a stretch below SLOWDOWN of the fastest one;
-# the trial's count is kept where it computes at least KEEP_TRIAL times as fast as the stretch before it.
+# a neighbour's slices average out), and tries the other count after two stretches in a row below SLOWDOWN of the
+# fastest one (one alone can be a one-off: the step compiled for an epoch's smaller last batch); the trial's count
+# is kept where it computes at least KEEP_TRIAL times as fast as the stretch before it.
 WINDOW_SECONDS = 2.0
 SLOWDOWN = 0.6
 KEEP_TRIAL = 1.0
@@ -133,9 +134,9 @@ def choose_threads(runner: Runner, threads: int | None, batch: tuple[Any, Any]) 
 class ThreadWatch:
     """Follows the machine while a probed run trains: the count that the run's own steps show faster is kept.
 
-    The steps are watched in stretches of at least ``WINDOW_SECONDS``. A stretch far below the fastest one
-    at this count, or below the probe's speed (other work has started since), sets off a trial: the next
-    stretch runs on the other count, and whichever of the two computed faster is kept. On fewer cores than
+    The steps are watched in stretches of at least ``WINDOW_SECONDS``. Two stretches in a row far below the
+    fastest one at this count, or below the probe's speed (other work has started since), set off a trial:
+    the next stretch runs on the other count, and whichever of the two computed faster is kept. On fewer cores than
     it may use, the run tries them all again every ``RETRY_SECONDS`` (the other work may have ended). No
     step is undone: a trial is training.
     """
@@ -147,6 +148,7 @@ class ThreadWatch:
         self._fastest = choice.speed  # the fastest stretch at this count since it was chosen (first: the probe's)
         self._since_choice = 0.0  # seconds of steps at this count since it was chosen
         self._trial: tuple[int, float, str] | None = None  # the count tried from, its speed, why it was tried
+        self._slow = False  # the last stretch was far below the fastest: a trial if the next one is too
 
     def after_steps(self, examples: int, seconds: float) -> ThreadChoice | None:
         """Count steps just read (their examples and seconds); the new choice when a trial kept another count."""
@@ -161,16 +163,17 @@ class ThreadWatch:
         if trial is not None:
             return self._end_trial(trial, speed)
         count = f"{self._count} thread(s)"
-        if speed < SLOWDOWN * self._fastest:
+        was_slow, self._slow = self._slow, speed < SLOWDOWN * self._fastest
+        if self._slow and was_slow:
             self._begin_trial(speed, f"steps at {speed:,.0f} ex/s on {count}, against {self._fastest:,.0f} before")
-        elif self._count < self._available and self._since_choice >= RETRY_SECONDS:
+        elif not self._slow and self._count < self._available and self._since_choice >= RETRY_SECONDS:
             self._begin_trial(speed, f"{count} for {self._since_choice:.0f} s of steps at {speed:,.0f} ex/s")
-        else:
+        elif not self._slow:
             self._fastest = max(self._fastest, speed)
         return None
 
     def _begin_trial(self, speed: float, why: str) -> None:
-        self._trial = (self._count, speed, why)
+        self._trial, self._slow = (self._count, speed, why), False
         self._count = self._available if self._count == 1 else 1
         self._set_threads(self._count)
 
