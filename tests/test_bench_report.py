@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 from d2lvgg.tools.bench import provenance, speed_table
+from d2lvgg.tools.bench.report import frameworks_table
 
 ROOT = Path(__file__).resolve().parents[1]
 SUMMARY = json.loads((ROOT / "docs/results/bench/summary-cpu.json").read_text())
-FRAMEWORKS = json.loads((ROOT / "docs/results/bench/frameworks/summary-cpu.json").read_text())
+OWN_STEP = ROOT / "docs/results/bench/own-step"
 
 
 def _entry(speed: float, **extra) -> dict:
@@ -49,8 +50,37 @@ def test_the_provenance_names_the_machine_versions_and_every_command():
     assert all(f"command: {command}" in text for command in commands)
 
 
-def test_the_readme_shows_the_measured_table():
+def test_the_readme_shows_the_measured_tables():
     readme = (ROOT / "README.md").read_text()
-    for summary in (SUMMARY, FRAMEWORKS):
-        assert speed_table(summary) in readme, "README's speed table differs from docs/results/bench: regenerate it"
-        assert provenance(summary) in readme
+    torch_only = dict(SUMMARY)  # PyTorch against the book: the frameworks are compared side by side below
+    torch_only["configs"] = {
+        name: {key: r for key, r in loops.items() if key.startswith("torch/")}
+        for name, loops in SUMMARY["configs"].items()
+    }
+    assert speed_table(torch_only) in readme, "README's speed table differs from docs/results/bench: regenerate it"
+    assert provenance(torch_only) in readme
+    records = {
+        network: [json.loads((OWN_STEP / f"{name}.json").read_text()) for name in (f"{stem}-cpu", f"{stem}-cpu-jax")]
+        for network, stem in (("reduced-32", "reduced-32"), ("small-96", "small-96"))
+    }
+    side_by_side = frameworks_table(records)
+    assert side_by_side in readme, "README's side-by-side table differs from docs/results/bench/own-step: regenerate it"
+    assert "| small-96 | PyTorch |" in side_by_side and side_by_side.count("| JAX |") == 2  # both environments'
+
+
+def test_the_side_by_side_table_gives_each_framework_its_medians_and_the_rounds_range():
+    def runs(*speeds: float) -> list[dict]:
+        return [{"examples_per_sec": speed} for speed in speeds]
+
+    record = {
+        "config": {"batch_size": 10},
+        "runs": {
+            "torch": {"own": runs(1000, 1000), "d2lvgg": runs(2000, 1000), "textbook": runs(500, 500)},
+            "jax": {"own": runs(500, 250), "d2lvgg": runs(500, 500)},
+        },
+    }
+    rows = frameworks_table({"net": [record, record]}).splitlines()[2:]
+    assert rows == [  # ms a step of 10 images; d2lvgg/own per round 0.5 and 1.0, JAX's own 2 and 4 x PyTorch's
+        "| net | PyTorch | 10.0 | 7.5 | 20.0 | 0.75 (0.50-1.00) | 0.38 | 1.00 |",
+        "|  | JAX | 30.0 | 20.0 |  | 0.75 (0.50-1.00) |  | 3.00 |",
+    ]

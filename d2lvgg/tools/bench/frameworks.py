@@ -56,23 +56,29 @@ def run_frameworks(config: BenchConfig, backends: list[str], json_path: str | Pa
     return lines
 
 
-def _step_ms(run: dict[str, Any], batch_size: int) -> float:
-    """Milliseconds a step of ``batch_size`` took, wall clock (data preparation included)."""
-    return 1000 * batch_size / run["examples_per_sec"]
+def step_times(loops: dict[str, list[dict[str, Any]]], batch_size: int) -> dict[str, float]:
+    """Each loop's median milliseconds a step of ``batch_size``, wall clock (data preparation included)."""
+    return {
+        loop: statistics.median(1000 * batch_size / run["examples_per_sec"] for run in loop_runs)
+        for loop, loop_runs in loops.items()
+    }
+
+
+def round_ratios(tops: list[dict[str, Any]], bottoms: list[dict[str, Any]]) -> list[float]:
+    """Each round's step-time ratio of two loops (the top loop's time over the bottom's)."""
+    return [b["examples_per_sec"] / t["examples_per_sec"] for t, b in zip(tops, bottoms, strict=True)]
 
 
 def _ratio(label: str, tops: list[dict[str, Any]], bottoms: list[dict[str, Any]]) -> str:
     """The median step-time ratio of two loops, with its range over the rounds."""
-    rounds = [b["examples_per_sec"] / t["examples_per_sec"] for t, b in zip(tops, bottoms, strict=True)]
+    rounds = round_ratios(tops, bottoms)
     return f"{label} {statistics.median(rounds):.2f} (rounds {min(rounds):.2f}-{max(rounds):.2f})"
 
 
 def _line(backend: str, runs: dict[str, dict[str, list[dict[str, Any]]]], batch_size: int) -> str:
     """One backend's step times and the ratios: d2lvgg/own, d2lvgg/book and its own step against PyTorch's."""
     loops = runs[backend]
-    times = {
-        loop: statistics.median(_step_ms(run, batch_size) for run in loop_runs) for loop, loop_runs in loops.items()
-    }
+    times = step_times(loops, batch_size)
     line = f"{declaration(backend).title}: own step {times[OWN]:.1f} ms, d2lvgg {times['d2lvgg']:.1f} ms"
     line += f", {_ratio('d2lvgg/own', loops['d2lvgg'], loops[OWN])}"
     if "textbook" in loops:

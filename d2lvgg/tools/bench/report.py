@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 from ...backends import REGISTRY, declaration
 from ..render import markdown_table
+from .frameworks import YARDSTICK, round_ratios, step_times
+from .measure import OWN
 
 
 def speed_table(summary: dict[str, Any]) -> str:
@@ -58,6 +61,36 @@ def provenance(summary: dict[str, Any]) -> str:
         lines.append(f"matrix-multiply peak: {summary['matmul_peak_gflops']:.0f} GFLOP/s (float32, 2048x2048)")
     commands = sorted({r["command"] for loops in summary["configs"].values() for r in loops.values()})
     return "\n".join(lines + [f"command: {command}" for command in commands])
+
+
+def frameworks_table(networks: dict[str, list[dict[str, Any]]]) -> str:
+    """``bench --frameworks`` side by side: per network, the records of its runs (one per environment), a row per
+    framework with its step times (ms) and the median ratios of the rounds (d2lvgg/own with their range)."""
+    rows = []
+    for network, records in networks.items():
+        shown: set[str] = set()
+        for record in records:
+            runs, batch = record["runs"], record["config"]["batch_size"]
+            for backend in (b for b in runs if b not in shown):
+                shown.add(backend)
+                loops, times = runs[backend], step_times(runs[backend], batch)
+                own = round_ratios(loops["d2lvgg"], loops[OWN])
+                book = (
+                    statistics.median(round_ratios(loops["d2lvgg"], loops["textbook"])) if "textbook" in loops else None
+                )
+                yardstick = statistics.median(round_ratios(loops[OWN], runs[YARDSTICK][OWN]))
+                rows.append(
+                    [
+                        network if len(shown) == 1 else "",
+                        declaration(backend).title,
+                        *(f"{times[loop]:,.1f}" if loop in times else "" for loop in (OWN, "d2lvgg", "textbook")),
+                        f"{statistics.median(own):.2f} ({min(own):.2f}-{max(own):.2f})",
+                        "" if book is None else f"{book:.2f}",
+                        f"{yardstick:.2f}",
+                    ]
+                )
+    headers = ["network", "framework", "its own step", "d2lvgg's", "the book's loop", "d2lvgg / own"]
+    return markdown_table([*headers, "d2lvgg / book", "own / PyTorch's own"], rows)
 
 
 def _ratio(result: dict[str, Any], baseline: dict[str, Any], unit: str = "") -> str:
